@@ -1,0 +1,250 @@
+"""Typed settings, read once from the environment and `.env`, failing closed in production.
+
+Every deployer question of ARCHITECTURE §6 is a field here; `.env.example` documents each one.
+An invalid value stops start-up with one line that names the setting (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+Environment = Literal["development", "production", "test"]
+Transport = Literal["sse", "ws", "poll"]
+DemoPage = Literal["dashboard", "profile", "settings", "admin", "docs", "live-stream"]
+OAUTH_PROVIDERS = ("google", "facebook", "github", "microsoft", "apple")
+# Placeholders that must never sign a production cookie.
+KNOWN_BAD_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "development"})
+MIN_SECRET_LENGTH = 32
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class ConfigError(SystemExit):
+    """A setting is missing or invalid.
+
+    A SystemExit on purpose: every entry point (hypercorn's worker, the quart CLI, alembic,
+    setup.sh) then stops with this one line on stderr and exit status 1, never a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"beacon: configuration error: {message}")
+        self.message = message
+
+
+class Settings(BaseSettings):
+    """All of Beacon's settings. Field `foo_bar` is read from the variable `FOO_BAR`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Environment and secrets
+    app_env: Environment = "development"
+    secret_key: SecretStr = SecretStr("")
+    producer_token: SecretStr = SecretStr("")
+
+    # 1-4: identity and where it runs
+    app_slug: str = Field("beacon", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    app_name: str = Field("Beacon", min_length=1, max_length=64)
+    app_domain: str = Field("localhost", pattern=r"^[A-Za-z0-9.-]{1,253}$")
+    deploy_os: Literal["ubuntu-22.04", "ubuntu-24.04"] = "ubuntu-24.04"
+    deploy_user: str = Field("beacon", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    port: int = Field(8000, ge=1, le=65535)
+
+    # 5: OAuth providers, each on when its client id and secret are both set
+    oauth_google_client_id: str = ""
+    oauth_google_client_secret: SecretStr = SecretStr("")
+    oauth_facebook_client_id: str = ""
+    oauth_facebook_client_secret: SecretStr = SecretStr("")
+    oauth_github_client_id: str = ""
+    oauth_github_client_secret: SecretStr = SecretStr("")
+    oauth_microsoft_client_id: str = ""
+    oauth_microsoft_client_secret: SecretStr = SecretStr("")
+    oauth_apple_client_id: str = ""
+    oauth_apple_client_secret: SecretStr = SecretStr("")
+
+    # 6: email and password
+    password_login: bool = True
+    require_email_verification: bool = True
+
+    # 7: database
+    database_url: str = "sqlite+aiosqlite:///instance/beacon.db"
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(10, ge=0, le=200)
+    db_pool_timeout: float = Field(10.0, gt=0, le=120)
+    db_pool_recycle: int = Field(1800, ge=60, le=86400)
+
+    # 8: message queue
+    broker_url: str = "memory://"
+
+    # 9: delivery to the browser, tried in this order
+    stream_transports: CommaList = ("sse", "ws", "poll")
+    stream_buffer_bytes: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
+    stream_heartbeat_seconds: float = Field(15.0, gt=0, le=60)
+    stream_replay_events: int = Field(1000, ge=0, le=1_000_000)
+
+    # 10-14: the UI
+    ui_layout: Literal["topnav", "sidebar", "both"] = "topnav"
+    ui_theme: Literal["light", "toggle"] = "toggle"
+    welcome_enabled: bool = True
+    demo_pages: CommaList = ("dashboard", "profile", "settings", "admin", "docs", "live-stream")
+    brand_primary_color: str = Field("#0d6efd", pattern=r"^#[0-9a-fA-F]{6}$")
+    brand_logo_text: str = Field("Beacon", min_length=1, max_length=32)
+
+    # Mail: SMTP in production, a folder of .eml files otherwise
+    mail_from: str = "Beacon <no-reply@localhost>"
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    mail_outbox_dir: Path = Path("instance/outbox")
+
+    # HTTP edge
+    allowed_origins: CommaList = ()
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
+    max_request_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    @field_validator("stream_transports", "demo_pages", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("stream_transports")
+    @classmethod
+    def _check_transports(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_members(value, get_args(Transport), allow_empty=False)
+
+    @field_validator("demo_pages")
+    @classmethod
+    def _check_demo_pages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_members(value, get_args(DemoPage), allow_empty=True)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://example.com[:port]")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        if url.drivername not in {"sqlite+aiosqlite", "mysql+aiomysql"}:
+            raise ValueError("must start with sqlite+aiosqlite:// or mysql+aiomysql://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        if not re.fullmatch(r"memory://|amqps?://\S+", value):
+            raise ValueError("must be memory:// or amqp://user:pass@host/vhost")
+        return value
+
+    @model_validator(mode="after")
+    def _fail_closed_in_production(self) -> Settings:
+        if self.is_production:
+            key = self.secret_key.get_secret_value()
+            if key.lower() in KNOWN_BAD_SECRETS or len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} "
+                    "characters when APP_ENV=production (./setup.sh configure writes one)"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def database(self) -> URL:
+        return make_url(self.database_url)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database.get_backend_name() == "sqlite"
+
+    @property
+    def oauth_providers(self) -> tuple[str, ...]:
+        """Providers whose client id and secret are both set."""
+        return tuple(
+            name
+            for name in OAUTH_PROVIDERS
+            if getattr(self, f"oauth_{name}_client_id")
+            and getattr(self, f"oauth_{name}_client_secret").get_secret_value()
+        )
+
+    def quart_config(self) -> dict[str, Any]:
+        """The Flask/Quart config keys these settings decide."""
+        return {
+            "ENV_NAME": self.app_env,
+            "SECRET_KEY": self.secret_key.get_secret_value() or generate_secret_key(),
+            "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
+            "SESSION_COOKIE_SECURE": self.is_production,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "TEMPLATES_AUTO_RELOAD": self.app_env == "development",
+            "TESTING": self.app_env == "test",
+        }
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.is_production)
+
+
+def _check_members(
+    value: tuple[str, ...], allowed: tuple[str, ...], *, allow_empty: bool
+) -> tuple[str, ...]:
+    unknown = [item for item in value if item not in allowed]
+    if unknown or (not value and not allow_empty):
+        raise ValueError(f"must be a comma-separated list of {', '.join(allowed)}")
+    return value
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read settings from the environment (and `env_file`), or raise ConfigError in one line."""
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as error:
+        raise ConfigError(describe_errors(error)) from None
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line naming each bad setting; never echoes a secret's value."""
+    problems = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:
+            problems.append(message)
+            continue
+        name = str(item["loc"][0]).upper()
+        if "SECRET" in name or "PASSWORD" in name or "TOKEN" in name:
+            problems.append(f"{name}: {message}")
+        else:
+            problems.append(f"{name}={item.get('input')!r}: {message}")
+    return "; ".join(problems)
+
+
+def generate_secret_key() -> str:
+    """A new random SECRET_KEY."""
+    return secrets.token_urlsafe(48)
