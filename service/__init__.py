@@ -1,0 +1,42 @@
+"""Beacon: secure login plus live event streaming on Quart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quart import Quart
+
+from service.blueprints import health, main
+from service.cli import register_commands
+from service.config import Settings, load_settings
+from service.errors import register_error_handlers
+from service.extensions import db
+from service.lifespan import register_lifespan
+from service.log import configure_logging, register_request_ids
+from service.security import register_security
+from service.templating import register_templating
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Settings | None = None) -> Quart:
+    """Build the app from `config`, or from the environment and `.env`."""
+    settings = config or load_settings()
+    configure_logging(settings)
+
+    app = Quart(__name__, template_folder=str(PROJECT_ROOT / "templates"))
+    app.config.from_mapping(settings.quart_config())
+    app.extensions["settings"] = settings
+
+    db.init_app(app, settings)
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(health.bp)
+
+    register_error_handlers(app)
+    register_security(app, settings)
+    register_request_ids(app)
+    register_templating(app, settings)
+    register_commands(app, settings)
+    register_lifespan(app, settings)
+    return app

@@ -1,0 +1,108 @@
+"""The domain error tree, and the one place that turns any error into an HTTP answer.
+
+    BeaconError                 an expected failure a user can act on (4xx)
+     ├── InvalidInput           422: the input broke a rule
+     ├── NotAllowed             403: the actor may not do this
+     ├── NotFound               404: no such thing (or not visible to the actor)
+     ├── Conflict               409: the state does not allow it (e.g. email taken)
+     └── Unavailable            503: a dependency is down; try again later
+
+Pages get a styled HTML page and API clients (`/api/...` or `Accept: application/json`) get
+`{"error": ..., "message": ...}`. Nothing else reaches a client: an unexpected exception is
+logged with the request id and answered as a plain 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+log = logging.getLogger(__name__)
+
+
+class BeaconError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(BeaconError):
+    status = 422
+    code = "invalid_input"
+
+
+class NotAllowed(BeaconError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(BeaconError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(BeaconError):
+    status = 409
+    code = "conflict"
+
+
+class Unavailable(BeaconError):
+    status = 503
+    code = "unavailable"
+
+
+def wants_json() -> bool:
+    """API paths and clients that prefer JSON over HTML get JSON errors."""
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.accept_mimetypes
+    return accept.best_match(["text/html", "application/json"]) == "application/json"
+
+
+async def render_error(status: int, code: str, title: str, message: str) -> Response:
+    """The error as JSON or as a styled page, whichever the client asked for."""
+    if wants_json():
+        response = jsonify(error=code, message=message)
+    else:
+        html = await render_template(
+            "errors/error.html", status=status, title=title, message=message
+        )
+        response = Response(html, mimetype="text/html")
+    response.status_code = status
+    return response
+
+
+async def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    name = error.name or "Error"
+    code = name.lower().replace(" ", "_")
+    response = await render_error(status, code, name, error.description or name)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+async def handle_beacon_error(error: BeaconError) -> Response:
+    title = error.code.replace("_", " ").capitalize()
+    return await render_error(error.status, error.code, title, error.message)
+
+
+async def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return await render_error(
+        500,
+        "internal_server_error",
+        "Internal Server Error",
+        "Something went wrong on our side. It has been logged; please try again.",
+    )
+
+
+def register_error_handlers(app: Quart) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(BeaconError, handle_beacon_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Beacon set-up: one command to run the app, one to test it. `./setup.sh --help` for all.
+set -Eeuo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+STEP="start"
+
+usage() {
+  cat <<'USAGE'
+Usage: ./setup.sh COMMAND [ARGS]
+
+  run                  install, create .env if missing, migrate, serve on 127.0.0.1:$PORT
+  test [PYTEST_ARGS]   install with dev tools, then ruff, mypy and the whole test suite
+  configure [--defaults]
+                       answer the deployment questions and write .env
+  lock                 re-pin requirements*.txt from pyproject.toml (needs the registry)
+  --help               this text
+
+Tests use MariaDB/MySQL and RabbitMQ when TEST_DATABASE_URL and TEST_BROKER_URL are set;
+with REQUIRE_SERVICES=1 a missing service fails the run instead of skipping its tests.
+USAGE
+}
+
+step() { STEP="$1"; echo "==> $1"; }
+fail() { echo "setup.sh: step '$STEP' failed${1:+: $1}" >&2; exit 1; }
+trap 'fail' ERR
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.12 python3.11 python3; do
+    [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+ensure_venv() {
+  step "virtual environment ($VENV)"
+  if [ -x "$PY" ] && "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "    exists ($("$PY" --version))"
+    return
+  fi
+  local python
+  python=$(find_python) || fail "no Python >= 3.11 found (set PYTHON=/path/to/python3.11)"
+  echo "    creating with $python ($("$python" --version))"
+  rm -rf "$VENV"
+  "$python" -m venv "$VENV"
+}
+
+# Install a requirements file once; a stamp of its hash lets the next run skip it.
+install_requirements() {
+  local file="$1" stamp hash
+  step "dependencies ($file)"
+  stamp="$VENV/.installed-$(basename "$file")"
+  hash=$(cat "$file" requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+    echo "    up to date"
+    return
+  fi
+  "$PY" -m pip install --quiet --disable-pip-version-check -r "$file"
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+  echo "$hash" > "$stamp"
+}
+
+install_assets() {
+  step "static assets (pinned packages, checked against their hashes)"
+  "$PY" -m service.vendor
+}
+
+ensure_env() {
+  step "settings (.env)"
+  if [ -f .env ]; then
+    echo "    .env exists"
+  else
+    "$PY" -m service.configure --defaults
+  fi
+}
+
+migrate() {
+  step "database migrations (alembic upgrade head)"
+  "$VENV/bin/alembic" upgrade head
+}
+
+serve() {
+  local port
+  step "configuration check"
+  port=$("$PY" -c 'from service.config import load_settings; print(load_settings().port)')
+  step "serve"
+  echo "    Beacon is starting on http://127.0.0.1:$port  (Ctrl+C stops it)"
+  exec "$VENV/bin/hypercorn" --config deploy/hypercorn.toml --bind "127.0.0.1:$port" service.asgi:app
+}
+
+run_tests() {
+  step "ruff check"
+  "$VENV/bin/ruff" check .
+  step "ruff format --check"
+  "$VENV/bin/ruff" format --check .
+  step "mypy (strict) on service/"
+  "$VENV/bin/mypy" service
+  step "pytest"
+  "$VENV/bin/pytest" "$@"
+}
+
+lock() {
+  local tmp
+  tmp=$(mktemp -d)
+  step "lock: resolve runtime dependencies"
+  "$(find_python)" -m venv "$tmp/venv"
+  "$tmp/venv/bin/pip" install --quiet .
+  {
+    echo "# The whole runtime tree, pinned. setup.sh installs from this file."
+    echo "# Regenerate after changing pyproject.toml dependencies: ./setup.sh lock"
+    "$tmp/venv/bin/pip" freeze --exclude beacon
+  } > requirements.txt
+  step "lock: resolve development dependencies"
+  "$tmp/venv/bin/pip" install --quiet ".[dev]"
+  {
+    echo "# Runtime plus development tools, pinned. ./setup.sh test installs from this file."
+    echo "# Regenerate after changing pyproject.toml dependencies: ./setup.sh lock"
+    echo "-r requirements.txt"
+    comm -13 <(grep -v '^#' requirements.txt | sort) <("$tmp/venv/bin/pip" freeze --exclude beacon | sort)
+  } > requirements-dev.txt
+  rm -rf "$tmp"
+}
+
+command="${1:-}"
+[ $# -gt 0 ] && shift
+case "$command" in
+  run)
+    ensure_venv; install_requirements requirements.txt; install_assets
+    ensure_env; migrate; serve ;;
+  test)
+    ensure_venv; install_requirements requirements-dev.txt; install_assets
+    run_tests "$@" ;;
+  configure)
+    ensure_venv; install_requirements requirements.txt
+    step "configure"
+    "$PY" -m service.configure "$@" ;;
+  lock) lock ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,128 @@
+"""The real thing: hypercorn with the production config serving the app over TCP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service import PROJECT_ROOT
+
+HYPERCORN = Path(sys.executable).parent / "hypercorn"
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def fetch(url: str, **kwargs: object) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, **kwargs)  # type: ignore[arg-type]  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "DATABASE_"))}
+    env.update(
+        APP_ENV="production",
+        SECRET_KEY="s" * 48,
+        DATABASE_URL=sqlite_url,
+        MAX_REQUEST_BYTES="2048",
+    )
+    process = subprocess.Popen(
+        [
+            str(HYPERCORN),
+            "--config",
+            str(PROJECT_ROOT / "deploy/hypercorn.toml"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "service.asgi:app",
+        ],
+        cwd=tmp_path,  # no .env here: settings come from the environment only
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if fetch(f"{base_url}/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"hypercorn did not start:\n{process.communicate()[0]}")
+    yield Server(base_url, process)
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
+def stop(server: Server) -> tuple[int, str, float]:
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    output, _ = server.process.communicate(timeout=15)
+    return server.process.returncode, output, time.monotonic() - started
+
+
+def test_serves_pages_health_and_limits_then_stops_cleanly(server: Server) -> None:
+    status, _, body = fetch(f"{server.base_url}/healthz")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+    status, headers, body = fetch(f"{server.base_url}/readyz")
+    assert status == 200
+
+    status, headers, body = fetch(f"{server.base_url}/")
+    assert status == 200
+    assert b"bootstrap.min.css" in body
+    assert "default-src 'self'" in headers["content-security-policy"]
+
+    status, _, body = fetch(
+        f"{server.base_url}/",
+        data=b"x" * 4096,
+        method="POST",
+        headers={"Accept": "application/json"},
+    )
+    assert status == 413
+    assert json.loads(body)["error"] == "request_entity_too_large"
+
+    returncode, output, seconds = stop(server)
+    assert returncode == 0
+    assert seconds < 10
+    assert "Task was destroyed" not in output
+    assert "Traceback" not in output
+
+    # Production logs are one JSON object per line, hypercorn's own lines included.
+    entries = [json.loads(line) for line in output.splitlines() if line.strip()]
+    messages = [entry["message"] for entry in entries]
+    assert any("Running on" in message for message in messages)
+    assert any(message == "Beacon stopped" for message in messages)
+    assert any(entry["logger"] == "hypercorn.access" for entry in entries)
