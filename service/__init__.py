@@ -6,13 +6,16 @@ from pathlib import Path
 
 from quart import Quart
 
-from service.blueprints import health, main
+from service.auth import register_auth
+from service.blueprints import auth, health, main
 from service.cli import register_commands
 from service.config import Settings, load_settings
+from service.csrf import register_csrf
 from service.errors import register_error_handlers
-from service.extensions import db
+from service.extensions import db, init_accounts
 from service.lifespan import register_lifespan
 from service.log import configure_logging, register_request_ids
+from service.ratelimit import register_rate_limits
 from service.security import register_security
 from service.templating import register_templating
 
@@ -29,13 +32,18 @@ def create_app(config: Settings | None = None) -> Quart:
     app.extensions["settings"] = settings
 
     db.init_app(app, settings)
+    init_accounts(app, settings)
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
 
     register_error_handlers(app)
     register_security(app, settings)
     register_request_ids(app)
+    register_rate_limits(app, settings)
+    register_csrf(app)
+    register_auth(app, settings)
     register_templating(app, settings)
     register_commands(app, settings)
     register_lifespan(app, settings)

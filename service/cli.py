@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import click
 from quart import Quart
 
 from service.config import Settings
+from service.db.engine import create_engine, create_sessionmaker
+from service.db.models import User
+from service.db.types import utcnow
+from service.domain import accounts
+from service.errors import BeaconError
 
 
 def register_commands(app: Quart, settings: Settings) -> None:
@@ -18,6 +26,47 @@ def register_commands(app: Quart, settings: Settings) -> None:
         click.echo(f"BROKER_URL={_hide_password(settings.broker_url)}")
         click.echo(f"OAuth providers: {', '.join(settings.oauth_providers) or 'none'}")
         click.echo("configuration OK")
+
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    @click.option("--admin", is_flag=True, help="Make the user an administrator.")
+    @click.option("--verified", is_flag=True, help="Mark the email address as verified.")
+    @click.option("--name", default="", help="Display name (default: the part before @).")
+    def create_user(
+        email: str, password_stdin: bool, admin: bool, verified: bool, name: str
+    ) -> None:
+        """Create a password account (the first admin, or a user for a test)."""
+        if not password_stdin:
+            raise click.UsageError("give the password on standard input with --password-stdin")
+        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            user = asyncio.run(
+                _create_user(settings, email, password, admin=admin, verified=verified, name=name)
+            )
+        except BeaconError as error:
+            raise click.ClickException(error.message) from None
+        role = "admin" if admin else "user"
+        click.echo(f"created {role} {user.email} (id {user.id})")
+
+
+async def _create_user(
+    settings: Settings, email: str, password: str, *, admin: bool, verified: bool, name: str
+) -> User:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return await accounts.register(
+                session,
+                email=accounts.normalize_email(email, test_environment=not settings.is_production),
+                password=password,
+                display_name=name,
+                now=utcnow(),
+                verified=verified,
+                is_admin=admin,
+            )
+    finally:
+        await engine.dispose()
 
 
 def _hide_password(url: str) -> str:

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     password_login: bool = True
     require_email_verification: bool = True
 
+    # Sessions and abuse limits
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+    remember_days: int = Field(30, ge=1, le=365)
+    rate_limits: bool = True
+    rate_limit_storage_url: str = Field("", pattern=r"^(|rediss?://\S+)$")
+
     # 7: database
     database_url: str = "sqlite+aiosqlite:///instance/beacon.db"
     db_pool_size: int = Field(10, ge=1, le=200)

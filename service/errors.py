@@ -5,6 +5,7 @@
      ├── NotAllowed             403: the actor may not do this
      ├── NotFound               404: no such thing (or not visible to the actor)
      ├── Conflict               409: the state does not allow it (e.g. email taken)
+     ├── TooManyAttempts        429: slow down; carries Retry-After seconds
      └── Unavailable            503: a dependency is down; try again later
 
 Pages get a styled HTML page and API clients (`/api/...` or `Accept: application/json`) get
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from quart import Quart, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,15 @@ class Conflict(BeaconError):
     code = "conflict"
 
 
+class TooManyAttempts(BeaconError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(BeaconError):
     status = 503
     code = "unavailable"
@@ -82,14 +92,18 @@ async def handle_http_exception(error: HTTPException) -> Response:
     name = error.name or "Error"
     code = name.lower().replace(" ", "_")
     response = await render_error(status, code, name, error.description or name)
-    if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        response.headers["Allow"] = ", ".join(error.valid_methods)
+    for header, value in error.get_headers():  # Allow on 405, Retry-After on 429, ...
+        if header.lower() != "content-type":
+            response.headers[header] = value
     return response
 
 
 async def handle_beacon_error(error: BeaconError) -> Response:
     title = error.code.replace("_", " ").capitalize()
-    return await render_error(error.status, error.code, title, error.message)
+    response = await render_error(error.status, error.code, title, error.message)
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def handle_unexpected(error: Exception) -> Response:

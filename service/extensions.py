@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.config import Settings
 from service.db.engine import create_engine, create_sessionmaker, ping
+from service.domain.mail import Mailer, OutboxMailer, SmtpMailer
+from service.domain.tokens import TokenSigner
 
 # A readiness check raises when its dependency is not ready; /readyz bounds how long it runs.
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -57,6 +59,23 @@ class Database:
 def add_readiness_check(app: Quart, name: str, check: ReadinessCheck) -> None:
     """Make `/readyz` run `check` under `name`; each dependency adds its own."""
     app.extensions.setdefault("readiness", {})[name] = check
+
+
+def init_accounts(app: Quart, settings: Settings) -> None:
+    """The mailer and the link signer the account use cases need."""
+    mailer: Mailer
+    if settings.smtp_host:
+        mailer = SmtpMailer(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value(),
+            start_tls=settings.smtp_starttls,
+        )
+    else:
+        mailer = OutboxMailer(settings.mail_outbox_dir)
+    app.extensions["mailer"] = mailer
+    app.extensions["token_signer"] = TokenSigner((app.config["SECRET_KEY"],))
 
 
 db = Database()

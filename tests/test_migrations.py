@@ -18,7 +18,7 @@ from tests.conftest import alembic_config
 from tests.services import scratch_mysql_database, service_url
 
 Schema = dict[str, dict[str, Any]]
-EXPECTED_TABLES = {"users", "oauth_identities", "login_sessions", "audit_events"}
+EXPECTED_TABLES = {"users", "oauth_identities", "login_sessions", "login_throttles", "audit_events"}
 
 
 def type_family(column_type: types.TypeEngine[Any], json_columns: set[str], name: str) -> str:

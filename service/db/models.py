@@ -83,7 +83,11 @@ class OAuthIdentity(Base):
 
 
 class LoginSession(Base):
-    """A server-side login session; the cookie carries its random id, never the user id."""
+    """A server-side login session, so one can be revoked.
+
+    The cookie carries a random token; `id` is its SHA-256, so a copy of this table cannot be
+    turned back into working cookies.
+    """
 
     __tablename__ = "login_sessions"
     __table_args__ = MYSQL_TABLE_OPTIONS
@@ -94,7 +98,22 @@ class LoginSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     ip: Mapped[str] = mapped_column(String(45), default="")  # fits IPv6 text
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per email address, known or not (the same answer either way)."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = MYSQL_TABLE_OPTIONS
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class AuditEvent(Base):

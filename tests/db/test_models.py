@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.db.engine import create_engine, create_sessionmaker
 from service.db.models import AuditEvent, LoginSession, OAuthIdentity, User
+from service.db.types import utcnow
 from tests.conftest import make_settings
 
 
@@ -104,7 +105,9 @@ async def test_deleting_a_user_removes_sessions_and_identities_and_keeps_audit(
     session.add_all(
         [
             OAuthIdentity(user_id=user.id, provider="github", subject="7"),
-            LoginSession(id="s" * 43, user_id=user.id, user_agent="test", ip="::1"),
+            LoginSession(
+                id="s" * 64, user_id=user.id, user_agent="test", ip="::1", expires_at=utcnow()
+            ),
             AuditEvent(actor_id=user.id, action="user.login", details={"method": "password"}),
         ]
     )
@@ -123,7 +126,7 @@ async def test_deleting_a_user_removes_sessions_and_identities_and_keeps_audit(
 
 
 async def test_foreign_keys_are_enforced(session: AsyncSession) -> None:
-    session.add(LoginSession(id="orphan", user_id=999_999))
+    session.add(LoginSession(id="orphan", user_id=999_999, expires_at=utcnow()))
     with pytest.raises(IntegrityError):
         await session.commit()
 

@@ -1,0 +1,135 @@
+"""Who is signed in: quart-auth carries a random session token, the database says if it is live.
+
+The cookie never holds the user id, so signing out (or an admin) revokes a stolen cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from quart import Quart, Response, current_app, redirect, request, session, url_for
+from quart_auth import Action, AuthUser, QuartAuth, Unauthorized, current_user
+from quart_auth import login_user as quart_login_user
+from quart_auth import logout_user as quart_logout_user
+
+from service.config import Settings
+from service.csrf import rotate_csrf_secret
+from service.db.models import LoginSession, User
+from service.db.types import utcnow
+from service.domain.sessions import SessionLifetimes, resolve_session
+from service.errors import render_error, wants_json
+from service.extensions import db
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SessionUser(AuthUser):
+    """quart-auth's user for this request; the login session is looked up once, lazily."""
+
+    def __init__(self, auth_id: str | None, action: Action = Action.PASS) -> None:
+        super().__init__(auth_id, action)
+        self._looked_up = False
+        self._login_session: LoginSession | None = None
+
+    async def login_session(self) -> LoginSession | None:
+        if not self._looked_up:
+            self._looked_up = True
+            if self.auth_id is not None:
+                async with db.session() as session:
+                    self._login_session = await resolve_session(
+                        session, token=self.auth_id, now=utcnow()
+                    )
+        return self._login_session
+
+    @property
+    async def is_authenticated(self) -> bool:
+        return await self.login_session() is not None
+
+
+async def current_account() -> User | None:
+    """The signed-in user of this request, or None."""
+    login_session = await current_session()
+    return login_session.user if login_session else None
+
+
+async def current_session() -> LoginSession | None:
+    user: SessionUser = current_user  # type: ignore[assignment]
+    return await user.login_session()
+
+
+def sign_in(token: str, *, remember: bool) -> None:
+    """Set the cookie for a new session; a fresh CSRF secret goes with it (no fixation)."""
+    session.clear()
+    rotate_csrf_secret()
+    quart_login_user(SessionUser(token), remember=remember)
+
+
+def sign_out() -> None:
+    session.clear()
+    quart_logout_user()
+
+
+def lifetimes(settings: Settings) -> SessionLifetimes:
+    return SessionLifetimes(
+        default=timedelta(hours=settings.session_hours),
+        remember=timedelta(days=settings.remember_days),
+    )
+
+
+def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Signed in, and verified when the deployment requires verified email."""
+
+    @wraps(view)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        user = await current_account()
+        if user is None:
+            raise Unauthorized()
+        settings: Settings = current_app.extensions["settings"]
+        if settings.require_email_verification and user.email and not user.email_verified_at:
+            raise EmailNotVerified()
+        return await view(*args, **kwargs)
+
+    return wrapper
+
+
+class EmailNotVerified(Exception):
+    """A signed-in user whose email still needs verifying asked for a page."""
+
+
+async def handle_unauthorized(_error: Unauthorized) -> Response | Any:
+    if wants_json():
+        return await render_error(401, "unauthorized", "Sign in required", "Sign in first.")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+async def handle_unverified(_error: EmailNotVerified) -> Response | Any:
+    if wants_json():
+        return await render_error(
+            403, "email_not_verified", "Verify your email", "Verify your email address first."
+        )
+    return redirect(url_for("auth.verify_pending"))
+
+
+def register_auth(app: Quart, settings: Settings) -> None:
+    secure = settings.is_production
+    # One QuartAuth per app: it keeps its cookie settings on itself.
+    QuartAuth(
+        app,
+        cookie_name="__Host-session" if secure else "session_token",
+        cookie_secure=secure,
+        cookie_http_only=True,
+        cookie_samesite="Lax",
+        duration=int(lifetimes(settings).remember.total_seconds()),
+        salt="beacon.session",
+        user_class=SessionUser,
+    )
+    app.register_error_handler(Unauthorized, handle_unauthorized)
+    app.register_error_handler(EmailNotVerified, handle_unverified)
+
+    @app.context_processor
+    async def inject_account() -> dict[str, Any]:
+        return {"account": await current_account()}

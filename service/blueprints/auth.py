@@ -1,0 +1,255 @@
+"""Sign-up, sign-in, sign-out, email verification and password reset with a password.
+
+Views parse the form, call one use case, and render or redirect. Form errors re-render the
+form with the message (422) and keep what the user typed, except passwords.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from quart import (
+    Blueprint,
+    ResponseReturnValue,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from quart_rate_limiter import rate_limit
+
+from service.auth import current_account, current_session, lifetimes, sign_in, sign_out
+from service.config import Settings
+from service.db.models import User
+from service.db.types import utcnow
+from service.domain import accounts
+from service.domain.mail import Mailer, compose
+from service.domain.sessions import end_session, start_session
+from service.domain.tokens import BadLink, TokenSigner
+from service.errors import BeaconError, Conflict, NotFound, TooManyAttempts
+from service.extensions import db
+from service.ratelimit import AUTH_LIMITS, LINK_LIMITS
+from service.redirects import safe_next
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]  # type: ignore[no-any-return]
+
+
+def signer() -> TokenSigner:
+    return current_app.extensions["token_signer"]  # type: ignore[no-any-return]
+
+
+async def send_mail(to: str, subject: str, template: str, **context: object) -> None:
+    mailer: Mailer = current_app.extensions["mailer"]
+    body = await render_template(f"emails/{template}", **context)
+    message: EmailMessage = compose(sender=settings().mail_from, to=to, subject=subject, body=body)
+    await mailer.send(message)
+
+
+async def send_verification(user: User) -> None:
+    if user.email is None:
+        return
+    link = url_for("auth.verify", token=signer().issue("verify-email", user), _external=True)
+    await send_mail(user.email, "Confirm your email address", "verify.txt", user=user, link=link)
+
+
+def client_details() -> tuple[str, str]:
+    return request.headers.get("User-Agent", ""), request.remote_addr or ""
+
+
+async def start_signed_in(user: User, *, remember: bool) -> None:
+    user_agent, ip = client_details()
+    async with db.session() as session:
+        token = await start_session(
+            session,
+            user=user,
+            user_agent=user_agent,
+            ip=ip,
+            remember=remember,
+            lifetimes=lifetimes(settings()),
+            now=utcnow(),
+        )
+        await session.commit()
+    sign_in(token, remember=remember)
+
+
+def password_login_enabled() -> None:
+    if not settings().password_login:
+        raise NotFound("Sign-in with a password is turned off on this site.")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@rate_limit(limits=AUTH_LIMITS)
+async def register() -> ResponseReturnValue:
+    password_login_enabled()
+    if request.method == "GET":
+        return await render_template("auth/register.html", form={})
+    form = await request.form
+    try:
+        email = accounts.normalize_email(
+            form.get("email", ""), test_environment=settings().app_env != "production"
+        )
+        async with db.session() as session:
+            user = await accounts.register(
+                session,
+                email=email,
+                password=form.get("password", ""),
+                display_name=form.get("display_name", ""),
+                now=utcnow(),
+            )
+    except Conflict as error:
+        if not settings().require_email_verification:
+            return await render_template("auth/register.html", form=form, error=error.message), 409
+        # Same answer as a new sign-up; the owner of the address learns someone tried.
+        await send_mail(
+            email,
+            "You already have an account",
+            "already_registered.txt",
+            login=url_for("auth.login", _external=True),
+            reset=url_for("auth.reset_request", _external=True),
+        )
+        return await render_template("auth/check_inbox.html", email=email)
+    except BeaconError as error:
+        return await render_template(
+            "auth/register.html", form=form, error=error.message
+        ), error.status
+    if settings().require_email_verification:
+        await send_verification(user)
+        return await render_template("auth/check_inbox.html", email=email)
+    await start_signed_in(user, remember=False)
+    await flash("Welcome! Your account is ready.", "success")
+    return redirect(url_for("main.home"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@rate_limit(limits=AUTH_LIMITS)
+async def login() -> ResponseReturnValue:
+    password_login_enabled()
+    next_url = safe_next(request.args.get("next"), url_for("main.home"))
+    if request.method == "GET":
+        return await render_template("auth/login.html", form={}, next=next_url)
+    form = await request.form
+    remember = form.get("remember") in {"on", "true", "1"}
+    try:
+        async with db.session() as session:
+            user = await accounts.authenticate(
+                session,
+                email=form.get("email", ""),
+                password=form.get("password", ""),
+                now=utcnow(),
+            )
+    except BeaconError as error:
+        response = await render_template(
+            "auth/login.html",
+            form={"email": form.get("email", "")},
+            error=error.message,
+            next=next_url,
+        )
+        headers = {}
+        if isinstance(error, TooManyAttempts):
+            headers["Retry-After"] = str(error.retry_after)
+        return response, error.status, headers
+    await start_signed_in(user, remember=remember)
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+async def logout() -> ResponseReturnValue:
+    login_session = await current_session()
+    if login_session is not None:
+        async with db.session() as session:
+            await end_session(session, login_session=login_session, now=utcnow())
+            await session.commit()
+    sign_out()
+    await flash("You are signed out.", "info")
+    return redirect(url_for("main.home"))
+
+
+@bp.get("/verify")
+async def verify_pending() -> ResponseReturnValue:
+    user = await current_account()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    if user.email_verified_at is not None:
+        return redirect(url_for("main.home"))
+    return await render_template("auth/verify_pending.html", user=user)
+
+
+@bp.post("/verify/resend")
+@rate_limit(limits=AUTH_LIMITS)
+async def verify_resend() -> ResponseReturnValue:
+    user = await current_account()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    if user.email and user.email_verified_at is None:
+        await send_verification(user)
+    await flash("We sent you a new link.", "info")
+    return redirect(url_for("auth.verify_pending"))
+
+
+@bp.get("/verify/<token>")
+@rate_limit(limits=LINK_LIMITS)
+async def verify(token: str) -> ResponseReturnValue:
+    try:
+        async with db.session() as session:
+            await accounts.verify_email(session, signer=signer(), token=token, now=utcnow())
+    except BeaconError as error:
+        return await render_template("auth/link_problem.html", error=error.message), error.status
+    await flash("Your email address is confirmed.", "success")
+    if await current_account() is not None:
+        return redirect(url_for("main.home"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@rate_limit(limits=AUTH_LIMITS)
+async def reset_request() -> ResponseReturnValue:
+    password_login_enabled()
+    if request.method == "GET":
+        return await render_template("auth/reset_request.html")
+    form = await request.form
+    try:
+        email = accounts.normalize_email(
+            form.get("email", ""), test_environment=settings().app_env != "production"
+        )
+    except BeaconError as error:
+        return await render_template("auth/reset_request.html", error=error.message), 422
+    async with db.session() as session:
+        user = await accounts.find_user_for_reset(session, email=email)
+    if user is not None:
+        link = url_for("auth.reset", token=signer().issue("reset-password", user), _external=True)
+        await send_mail(email, "Reset your password", "reset.txt", user=user, link=link)
+    # The same answer whether or not the address has an account.
+    return await render_template("auth/check_inbox.html", email=email, reset=True)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@rate_limit(limits=LINK_LIMITS)
+async def reset(token: str) -> ResponseReturnValue:
+    try:
+        async with db.session() as session:
+            if request.method == "GET":
+                await accounts.user_for_reset(session, signer=signer(), token=token)
+                return await render_template("auth/reset_form.html", token=token)
+            form = await request.form
+            await accounts.reset_password(
+                session,
+                signer=signer(),
+                token=token,
+                password=form.get("password", ""),
+                now=utcnow(),
+            )
+    except BadLink as error:
+        return await render_template("auth/link_problem.html", error=error.message), error.status
+    except BeaconError as error:  # the new password breaks the policy
+        return await render_template(
+            "auth/reset_form.html", token=token, error=error.message
+        ), error.status
+    sign_out()
+    await flash("Your password is changed and every other session is signed out.", "success")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,126 @@
+"""Every query the app runs. Functions take the session explicitly and never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
+
+from service.db.models import AuditEvent, LoginSession, LoginThrottle, User
+
+
+async def select_user_by_id(session: AsyncSession, *, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def select_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def count_users(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(User)) or 0
+
+
+async def insert_user(session: AsyncSession, **values: Any) -> User:
+    user = User(**values)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def insert_login_session(session: AsyncSession, **values: Any) -> LoginSession:
+    login_session = LoginSession(**values)
+    session.add(login_session)
+    await session.flush()
+    return login_session
+
+
+async def select_live_login_session(
+    session: AsyncSession, *, session_id: str, now: datetime
+) -> LoginSession | None:
+    """The session with its user, if it is neither revoked nor expired."""
+    return await session.scalar(
+        select(LoginSession)
+        .join(LoginSession.user)
+        .where(
+            LoginSession.id == session_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now,
+        )
+        .options(contains_eager(LoginSession.user))
+    )
+
+
+async def update_login_session_seen(
+    session: AsyncSession, *, session_id: str, now: datetime
+) -> None:
+    await session.execute(
+        update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now)
+    )
+
+
+async def revoke_login_sessions(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    now: datetime,
+    only: str | None = None,
+    keep: str | None = None,
+) -> int:
+    """Revoke one session (`only`), or all of a user's sessions except `keep`."""
+    statement = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
+    )
+    if only is not None:
+        statement = statement.where(LoginSession.id == only)
+    if keep is not None:
+        statement = statement.where(LoginSession.id != keep)
+    result = await session.execute(statement.values(revoked_at=now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def select_login_throttle(
+    session: AsyncSession, *, email_hash: str, for_update: bool = False
+) -> LoginThrottle | None:
+    statement = select(LoginThrottle).where(LoginThrottle.email_hash == email_hash)
+    if for_update:
+        statement = statement.with_for_update()
+    return await session.scalar(statement)
+
+
+async def upsert_login_throttle(
+    session: AsyncSession,
+    *,
+    email_hash: str,
+    failures: int,
+    locked_until: datetime | None,
+    now: datetime,
+) -> None:
+    throttle = await session.get(LoginThrottle, email_hash)
+    if throttle is None:
+        throttle = LoginThrottle(email_hash=email_hash)
+        session.add(throttle)
+    throttle.failures = failures
+    throttle.locked_until = locked_until
+    throttle.updated_at = now
+    await session.flush()
+
+
+async def delete_login_throttle(session: AsyncSession, *, email_hash: str) -> None:
+    throttle = await session.get(LoginThrottle, email_hash)
+    if throttle is not None:
+        await session.delete(throttle)
+
+
+async def insert_audit_event(
+    session: AsyncSession,
+    *,
+    action: str,
+    actor_id: int | None = None,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(AuditEvent(action=action, actor_id=actor_id, target=target, details=details))

@@ -1,0 +1,1 @@
+"""Use cases: accounts, sessions, tokens. No Quart here; the web layer calls in."""
