@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
@@ -82,37 +85,52 @@ async def revoke_login_sessions(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def select_login_throttle(
-    session: AsyncSession, *, email_hash: str, for_update: bool = False
-) -> LoginThrottle | None:
-    statement = select(LoginThrottle).where(LoginThrottle.email_hash == email_hash)
-    if for_update:
-        statement = statement.with_for_update()
-    return await session.scalar(statement)
+async def select_login_throttle(session: AsyncSession, *, email_hash: str) -> LoginThrottle | None:
+    return await session.get(LoginThrottle, email_hash, populate_existing=True)
 
 
-async def upsert_login_throttle(
-    session: AsyncSession,
-    *,
-    email_hash: str,
-    failures: int,
-    locked_until: datetime | None,
-    now: datetime,
+async def count_login_failure(session: AsyncSession, *, email_hash: str, now: datetime) -> int:
+    """Add one failure atomically (an upsert, no read-then-write race); the new total."""
+    values = {"email_hash": email_hash, "failures": 1, "updated_at": now}
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            sqlite_insert(LoginThrottle)
+            .values(values)
+            .on_conflict_do_update(
+                index_elements=[LoginThrottle.email_hash],
+                set_={"failures": LoginThrottle.failures + 1, "updated_at": now},
+            )
+        )
+    else:
+        await session.execute(
+            mysql_insert(LoginThrottle)
+            .values(values)
+            .on_duplicate_key_update(failures=LoginThrottle.failures + 1, updated_at=now)
+        )
+    failures = await session.scalar(
+        select(LoginThrottle.failures).where(LoginThrottle.email_hash == email_hash)
+    )
+    return int(failures or 0)
+
+
+async def update_login_lock(
+    session: AsyncSession, *, email_hash: str, locked_until: datetime
 ) -> None:
-    throttle = await session.get(LoginThrottle, email_hash)
-    if throttle is None:
-        throttle = LoginThrottle(email_hash=email_hash)
-        session.add(throttle)
-    throttle.failures = failures
-    throttle.locked_until = locked_until
-    throttle.updated_at = now
-    await session.flush()
+    await session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.email_hash == email_hash)
+        .values(locked_until=locked_until)
+    )
 
 
 async def delete_login_throttle(session: AsyncSession, *, email_hash: str) -> None:
-    throttle = await session.get(LoginThrottle, email_hash)
-    if throttle is not None:
-        await session.delete(throttle)
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.email_hash == email_hash))
+
+
+def is_deadlock(error: DBAPIError) -> bool:
+    """MySQL's deadlock or lock-wait timeout: the transaction may simply be run again."""
+    code = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return code in {1205, 1213}
 
 
 async def insert_audit_event(

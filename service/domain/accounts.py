@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import queries
@@ -110,21 +110,7 @@ async def authenticate(session: AsyncSession, *, email: str, password: str, now:
 
     user = await queries.select_user_by_email(session, email=email)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        failures = (throttle.failures if throttle else 0) + 1
-        await queries.upsert_login_throttle(
-            session,
-            email_hash=key,
-            failures=failures,
-            locked_until=now + delay_after(failures),
-            now=now,
-        )
-        await queries.insert_audit_event(
-            session,
-            action="login.locked" if failures == LOCK_AFTER else "login.failed",
-            actor_id=user.id if user else None,
-            target=email,
-        )
-        await session.commit()
+        await record_failure(session, key=key, user=user, email=email, now=now)
         raise InvalidInput(WRONG_CREDENTIALS)
 
     if not user.is_active:
@@ -142,6 +128,30 @@ async def find_user_for_reset(session: AsyncSession, *, email: str) -> User | No
     """The active account with this address, if any (the caller answers the same either way)."""
     user = await queries.select_user_by_email(session, email=email)
     return user if user is not None and user.is_active else None
+
+
+async def record_failure(
+    session: AsyncSession, *, key: str, user: User | None, email: str, now: datetime
+) -> None:
+    """Count a failed sign-in and set when the next attempt may come."""
+    for attempt in range(3):
+        try:
+            failures = await queries.count_login_failure(session, email_hash=key, now=now)
+            await queries.update_login_lock(
+                session, email_hash=key, locked_until=now + delay_after(failures)
+            )
+            await queries.insert_audit_event(
+                session,
+                action="login.locked" if failures == LOCK_AFTER else "login.failed",
+                actor_id=user.id if user else None,
+                target=email,
+            )
+            await session.commit()
+            return
+        except DBAPIError as error:  # concurrent failures for one address on MySQL
+            await session.rollback()
+            if not queries.is_deadlock(error) or attempt == 2:
+                raise
 
 
 async def verify_email(

@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import queries
 from service.db.engine import create_engine, create_sessionmaker
 from service.db.types import utcnow
 from service.domain import accounts
@@ -155,3 +156,26 @@ async def test_links_expire_and_are_bound_to_their_purpose(session: AsyncSession
         await accounts.user_for_reset(session, signer=TokenSigner(("other" * 8,)), token="x.y.z")
     with pytest.raises(BadLink, match="not valid"):
         signer.open("reset-password", verify_token[:-2] + "AA")
+
+
+async def test_concurrent_failures_for_a_new_address_are_all_counted(database_url: str) -> None:
+    import asyncio
+
+    engine = create_engine(make_settings(database_url=database_url))
+    sessions = create_sessionmaker(engine)
+
+    async def fail_once() -> None:
+        async with sessions() as session:
+            with pytest.raises(InvalidInput):
+                await accounts.authenticate(
+                    session, email="race@example.com", password="nope", now=utcnow()
+                )
+
+    await asyncio.gather(*(fail_once() for _ in range(3)))
+    async with sessions() as session:
+        throttle = await queries.select_login_throttle(
+            session, email_hash=accounts.email_hash("race@example.com")
+        )
+    await engine.dispose()
+    assert throttle is not None
+    assert throttle.failures == 3
