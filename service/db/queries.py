@@ -142,3 +142,24 @@ async def insert_audit_event(
     details: dict[str, Any] | None = None,
 ) -> None:
     session.add(AuditEvent(action=action, actor_id=actor_id, target=target, details=details))
+
+
+async def select_live_sessions_of(
+    session: AsyncSession, *, user_id: int, now: datetime
+) -> list[LoginSession]:
+    """A user's sessions that are neither revoked nor expired, most recently seen first."""
+    result = await session.scalars(
+        select(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now,
+        )
+        .order_by(LoginSession.last_seen_at.desc())
+    )
+    return list(result)
+
+
+async def delete_user(session: AsyncSession, *, user_id: int) -> None:
+    """Delete a user; sessions and identities go with it, audit events keep a null actor."""
+    await session.execute(delete(User).where(User.id == user_id))

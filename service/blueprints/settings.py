@@ -1,0 +1,139 @@
+"""The signed-in user's own settings: profile, password, sessions, preferences, deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from quart import Blueprint, ResponseReturnValue, flash, redirect, render_template, request, url_for
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.datastructures import MultiDict
+
+from service.auth import current_session, login_required, sign_out
+from service.db.models import LoginSession
+from service.db.types import utcnow
+from service.domain import profile
+from service.errors import BeaconError, NotAllowed
+from service.extensions import db
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+async def signed_in() -> LoginSession:
+    login_session = await current_session()
+    if login_session is None:  # login_required ran first; this keeps the type checker honest
+        raise NotAllowed("Sign in first.")
+    return login_session
+
+
+async def settings_page(error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    login_session = await signed_in()
+    async with db.session() as session:
+        sessions = await profile.sessions_of(session, user_id=login_session.user_id, now=utcnow())
+    html = await render_template(
+        "settings/index.html",
+        user=login_session.user,
+        sessions=sessions,
+        this_session=login_session.id,
+        error=error,
+    )
+    return html, status
+
+
+# A settings form's use case: given the DB session, the signed-in session and the form.
+Action = Callable[[AsyncSession, LoginSession, MultiDict[str, str]], Awaitable[object]]
+
+
+async def run(action: Action, message: str) -> ResponseReturnValue:
+    """Run one form's use case; on success flash and go back, on failure show why."""
+    login_session = await signed_in()
+    form = await request.form
+    try:
+        async with db.session() as session:
+            await action(session, login_session, form)
+    except BeaconError as error:
+        return await settings_page(error=error.message, status=error.status)
+    await flash(message, "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.get("")
+@login_required
+async def index() -> ResponseReturnValue:
+    return await settings_page()
+
+
+@bp.post("/profile")
+@login_required
+async def update_profile() -> ResponseReturnValue:
+    async def action(session: AsyncSession, me: LoginSession, form: MultiDict[str, str]) -> None:
+        await profile.rename(session, user_id=me.user_id, display_name=form.get("display_name", ""))
+
+    return await run(action, "Your profile is saved.")
+
+
+@bp.post("/welcome")
+@login_required
+async def update_welcome() -> ResponseReturnValue:
+    async def action(session: AsyncSession, me: LoginSession, form: MultiDict[str, str]) -> None:
+        enabled = form.get("welcome_enabled") == "on"
+        await profile.set_welcome(session, user_id=me.user_id, enabled=enabled)
+
+    return await run(action, "Your preference is saved.")
+
+
+@bp.post("/password")
+@login_required
+async def change_password() -> ResponseReturnValue:
+    async def action(session: AsyncSession, me: LoginSession, form: MultiDict[str, str]) -> None:
+        await profile.change_password(
+            session,
+            user_id=me.user_id,
+            current=form.get("current_password", ""),
+            new=form.get("new_password", ""),
+            keep_session=me.id,
+            now=utcnow(),
+        )
+
+    return await run(action, "Your password is changed; other sessions are signed out.")
+
+
+@bp.post("/sessions/revoke")
+@login_required
+async def revoke_session() -> ResponseReturnValue:
+    async def action(session: AsyncSession, me: LoginSession, form: MultiDict[str, str]) -> None:
+        await profile.revoke_session(
+            session, user_id=me.user_id, session_id=form.get("session_id", ""), now=utcnow()
+        )
+
+    return await run(action, "That session is signed out.")
+
+
+@bp.post("/sessions/revoke-others")
+@login_required
+async def revoke_other_sessions() -> ResponseReturnValue:
+    async def action(session: AsyncSession, me: LoginSession, _form: MultiDict[str, str]) -> None:
+        await profile.revoke_other_sessions(
+            session, user_id=me.user_id, keep_session=me.id, now=utcnow()
+        )
+
+    return await run(action, "Every other session is signed out.")
+
+
+@bp.post("/delete")
+@login_required
+async def delete_account() -> ResponseReturnValue:
+    login_session = await signed_in()
+    form = await request.form
+    try:
+        async with db.session() as session:
+            await profile.delete_account(
+                session,
+                user_id=login_session.user_id,
+                confirmation=form.get("confirmation", ""),
+                password=form.get("password", ""),
+            )
+    except BeaconError as error:
+        return await settings_page(error=error.message, status=error.status)
+    sign_out()
+    await flash("Your account is deleted.", "info")
+    return redirect(url_for("main.home"))
