@@ -7,7 +7,7 @@ from pathlib import Path
 from quart import Quart
 
 from service.auth import register_auth
-from service.blueprints import auth, health, main
+from service.blueprints import admin, auth, health, main
 from service.blueprints import settings as account_settings
 from service.cli import register_commands
 from service.config import Settings, load_settings
@@ -39,6 +39,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account_settings.bp)
+    app.register_blueprint(admin.bp)
 
     register_error_handlers(app)
     register_security(app, settings)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, true, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.db.models import AuditEvent, LoginSession, LoginThrottle, User
 
@@ -163,3 +164,32 @@ async def select_live_sessions_of(
 async def delete_user(session: AsyncSession, *, user_id: int) -> None:
     """Delete a user; sessions and identities go with it, audit events keep a null actor."""
     await session.execute(delete(User).where(User.id == user_id))
+
+
+async def select_users(
+    session: AsyncSession, *, search: str, offset: int, limit: int
+) -> tuple[list[User], int]:
+    """One page of users matching `search` (email or name), newest first, and the total."""
+    condition: ColumnElement[bool] = true()
+    if search:
+        condition = or_(
+            User.email.contains(search, autoescape=True),
+            User.display_name.contains(search, autoescape=True),
+        )
+    total = await session.scalar(select(func.count()).select_from(User).where(condition)) or 0
+    users = await session.scalars(
+        select(User).where(condition).order_by(User.id.desc()).offset(offset).limit(limit)
+    )
+    return list(users), int(total)
+
+
+async def count_active_admins(session: AsyncSession) -> int:
+    statement = select(func.count()).select_from(User).where(User.is_admin, User.is_active)
+    return int(await session.scalar(statement) or 0)
+
+
+async def select_recent_audit_events(session: AsyncSession, *, limit: int) -> list[AuditEvent]:
+    result = await session.scalars(
+        select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    )
+    return list(result)

@@ -210,7 +210,7 @@ def state_changing_rules(app: Quart) -> list[tuple[str, str]]:
     rules = []
     for rule in app.url_map.iter_rules():
         for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}):
-            path = re.sub(r"<[^>]+>", "x", rule.rule)
+            path = re.sub(r"<[^>]+>", "x", re.sub(r"<int:[^>]+>", "1", rule.rule))
             rules.append((method, path))
     return rules
 
