@@ -44,7 +44,7 @@ def service_url(variable: str) -> str:
 
 
 def default_port(url: URL) -> int:
-    return {"mysql": 3306, "amqp": 5672}.get(url.get_backend_name(), 0)
+    return {"mysql": 3306, "amqp": 5672, "redis": 6379}.get(url.get_backend_name(), 0)
 
 
 @contextmanager

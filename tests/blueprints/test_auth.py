@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from service import create_app
 from service.auth import login_required
 from service.config import Settings
 from tests.conftest import make_settings
+from tests.services import service_url
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -268,15 +270,14 @@ def test_every_auth_route_is_rate_limited(app: Quart) -> None:
 async def test_hammering_sign_in_gets_429_with_retry_after(client: QuartClient) -> None:
     token = await csrf_token(client)
     statuses = []
-    for _ in range(12):
+    for number in range(12):
         response = await client.post(
             "/auth/login",
-            form={"csrf_token": token, "email": "x@example.com", "password": "wrong password"},
+            # A new address each time: only the per-client limit can refuse, not the lockout.
+            form={"csrf_token": token, "email": f"x{number}@example.com", "password": "wrong"},
         )
         statuses.append(response.status_code)
-    assert 429 in statuses
-    limited = statuses.index(429)
-    assert limited <= 11
+    assert statuses == [422] * 10 + [429, 429]
     assert int(response.headers["Retry-After"]) > 0
 
 
@@ -306,3 +307,34 @@ async def test_production_session_cookie_flags(sqlite_url: str, tmp_path: Path) 
     for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
         assert flag in auth_cookie
     assert "Domain" not in auth_cookie
+
+
+async def test_workers_share_rate_limits_through_redis(sqlite_url: str, tmp_path: Path) -> None:
+    """Two apps (two workers) with one Redis store: the limit counts across both."""
+    redis_url = service_url("TEST_REDIS_URL")
+    # A fresh client address per run, set by a trusted proxy, so old counters never interfere.
+    address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    workers = [
+        create_app(
+            make_settings(
+                database_url=sqlite_url,
+                rate_limit_storage_url=redis_url,
+                trusted_proxy_hops=1,
+                mail_outbox_dir=tmp_path,
+            )
+        )
+        for _ in range(2)
+    ]
+    statuses = []
+    async with workers[0].test_app() as first, workers[1].test_app() as second:
+        for number in range(12):
+            client = (first if number % 2 else second).test_client()
+            token = await csrf_token(client)
+            response = await client.post(
+                "/auth/login",
+                headers={"X-Forwarded-For": address},
+                form={"csrf_token": token, "email": f"x{number}@example.com", "password": "no"},
+            )
+            statuses.append(response.status_code)
+    assert statuses[:10] == [422] * 10
+    assert statuses[10:] == [429, 429]
