@@ -41,7 +41,8 @@ find_python() {
 
 ensure_venv() {
   step "virtual environment ($VENV)"
-  if [ -x "$PY" ] && "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  if [ -x "$PY" ] && "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+     && "$PY" -m pip --version >/dev/null 2>&1; then
     echo "    exists ($("$PY" --version))"
     return
   fi
@@ -49,7 +50,10 @@ ensure_venv() {
   python=$(find_python) || fail "no Python >= 3.11 found (set PYTHON=/path/to/python3.11)"
   echo "    creating with $python ($("$python" --version))"
   rm -rf "$VENV"
-  "$python" -m venv "$VENV"
+  if ! "$python" -m venv "$VENV"; then
+    rm -rf "$VENV"  # a half-made venv would pass for a finished one next time
+    fail "could not create $VENV (on Ubuntu: apt-get install python3-venv)"
+  fi
 }
 
 # Install a requirements file once; a stamp of its hash lets the next run skip it.
@@ -86,10 +90,14 @@ migrate() {
   "$VENV/bin/alembic" upgrade head
 }
 
-serve() {
-  local port
+check_config() {
   step "configuration check"
-  port=$("$PY" -c 'from service.config import load_settings; print(load_settings().port)')
+  PORT_SETTING=$("$PY" -c 'from service.config import load_settings; print(load_settings().port)') \
+    || exit 1  # the one-line configuration error is already printed
+}
+
+serve() {
+  local port="$PORT_SETTING"
   step "serve"
   echo "    Beacon is starting on http://127.0.0.1:$port  (Ctrl+C stops it)"
   exec "$VENV/bin/hypercorn" --config deploy/hypercorn.toml --bind "127.0.0.1:$port" service.asgi:app
@@ -133,7 +141,7 @@ command="${1:-}"
 case "$command" in
   run)
     ensure_venv; install_requirements requirements.txt; install_assets
-    ensure_env; migrate; serve ;;
+    ensure_env; check_config; migrate; serve ;;
   test)
     ensure_venv; install_requirements requirements-dev.txt; install_assets
     run_tests "$@" ;;

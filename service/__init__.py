@@ -42,8 +42,8 @@ def create_app(config: Settings | None = None) -> Quart:
     app.register_blueprint(admin.bp)
 
     register_error_handlers(app)
+    register_request_ids(app)  # first, so even a refused request has an id in its log lines
     register_security(app, settings)
-    register_request_ids(app)
     register_rate_limits(app, settings)
     register_csrf(app)
     register_auth(app, settings)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from quart import Quart, Response, current_app, redirect, request, session, url_for
+from quart import Quart, Response, redirect, request, session, url_for
 from quart_auth import Action, AuthUser, QuartAuth, Unauthorized, current_user
 from quart_auth import login_user as quart_login_user
 from quart_auth import logout_user as quart_logout_user
@@ -21,7 +21,7 @@ from service.db.models import LoginSession, User
 from service.db.types import utcnow
 from service.domain.sessions import SessionLifetimes, resolve_session
 from service.errors import render_error, wants_json
-from service.extensions import db
+from service.extensions import current_settings, db
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,8 +88,11 @@ def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
         user = await current_account()
         if user is None:
             raise Unauthorized()
-        settings: Settings = current_app.extensions["settings"]
-        if settings.require_email_verification and user.email and not user.email_verified_at:
+        if (
+            current_settings().require_email_verification
+            and user.email
+            and not user.email_verified_at
+        ):
             raise EmailNotVerified()
         return await view(*args, **kwargs)
 

@@ -8,7 +8,7 @@ import sys
 import click
 from quart import Quart
 
-from service.config import Settings
+from service.config import Settings, hide_password
 from service.db.engine import create_engine, create_sessionmaker
 from service.db.models import User
 from service.db.types import utcnow
@@ -23,7 +23,7 @@ def register_commands(app: Quart, settings: Settings) -> None:
         url = settings.database.render_as_string(hide_password=True)
         click.echo(f"APP_ENV={settings.app_env}")
         click.echo(f"DATABASE_URL={url}")
-        click.echo(f"BROKER_URL={_hide_password(settings.broker_url)}")
+        click.echo(f"BROKER_URL={hide_password(settings.broker_url)}")
         click.echo(f"OAuth providers: {', '.join(settings.oauth_providers) or 'none'}")
         click.echo("configuration OK")
 
@@ -67,12 +67,3 @@ async def _create_user(
             )
     finally:
         await engine.dispose()
-
-
-def _hide_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"

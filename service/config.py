@@ -157,6 +157,9 @@ class Settings(BaseSettings):
             raise ValueError("is not a database URL") from None
         if url.drivername not in {"sqlite+aiosqlite", "mysql+aiomysql"}:
             raise ValueError("must start with sqlite+aiosqlite:// or mysql+aiomysql://")
+        if not url.database or url.database == ":memory:":
+            # An in-memory SQLite database is a new empty one on every pooled connection.
+            raise ValueError("must name a database (a file for SQLite)")
         return value
 
     @field_validator("broker_url")
@@ -214,6 +217,13 @@ class Settings(BaseSettings):
         }
 
     @property
+    def public_url(self) -> str:
+        """Where people reach the site: links in emails are built on this, never on headers."""
+        if self.is_production:
+            return f"https://{self.app_domain}"
+        return f"http://{self.app_domain}:{self.port}"
+
+    @property
     def json_logs(self) -> bool:
         return self.log_format == "json" or (self.log_format == "auto" and self.is_production)
 
@@ -233,6 +243,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         return Settings(_env_file=env_file, **overrides)
     except ValidationError as error:
         raise ConfigError(describe_errors(error)) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {env_file}: {error}") from None
 
 
 def describe_errors(error: ValidationError) -> str:
@@ -246,9 +258,16 @@ def describe_errors(error: ValidationError) -> str:
         name = str(item["loc"][0]).upper()
         if "SECRET" in name or "PASSWORD" in name or "TOKEN" in name:
             problems.append(f"{name}: {message}")
+        elif name.endswith("_URL"):
+            problems.append(f"{name}={hide_password(str(item.get('input')))!r}: {message}")
         else:
             problems.append(f"{name}={item.get('input')!r}: {message}")
     return "; ".join(problems)
+
+
+def hide_password(url: str) -> str:
+    """`scheme://user:***@host/...`: a URL fit for a log line."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def generate_secret_key() -> str:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from quart import Quart, current_app, request, session
 
 from service.errors import NotAllowed
+from service.extensions import current_settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SESSION_KEY = "csrf"
@@ -85,7 +86,7 @@ def _unmask(token: str) -> bytes | None:
 
 def _same_site_origin(origin: str) -> bool:
     own = f"{request.scheme}://{request.host}"
-    allowed = current_app.extensions["settings"].allowed_origins
+    allowed = current_settings().allowed_origins
     return origin == own or origin in allowed
 
 

@@ -56,6 +56,12 @@ class Database:
         await app.extensions["db"].engine.dispose()
 
 
+def current_settings() -> Settings:
+    """The settings of the app handling this request."""
+    settings: Settings = current_app.extensions["settings"]
+    return settings
+
+
 def add_readiness_check(app: Quart, name: str, check: ReadinessCheck) -> None:
     """Make `/readyz` run `check` under `name`; each dependency adds its own."""
     app.extensions.setdefault("readiness", {})[name] = check

@@ -36,6 +36,13 @@ def make_settings(**overrides: Any) -> Settings:
     return load_settings(env_file=None, **values)
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings exported in the developer's shell must not change what tests see."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file migrated to head; each test gets a copy (migrating is the slow part)."""

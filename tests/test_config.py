@@ -173,3 +173,29 @@ def test_invalid_setting_stops_start_with_one_line() -> None:
         "beacon: configuration error: PORT='http': Input should be a valid integer, "
         "unable to parse string as an integer"
     ]
+
+
+def test_url_passwords_are_hidden_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://beacon:Sup3rS3cret@db.internal/beacon")
+    monkeypatch.setenv("BROKER_URL", "redis://guest:AlsoS3cret@mq")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    message = str(caught.value)
+    assert "DATABASE_URL" in message
+    assert "BROKER_URL" in message
+    assert "S3cret" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:", "mysql+aiomysql://u@host"]
+)
+def test_database_url_must_name_a_database(url: str) -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings(env_file=None, database_url=url)
+
+
+def test_unreadable_env_file_is_a_one_line_error(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"APP_NAME=\xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(env_file=env_file)

@@ -68,6 +68,7 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, as under systemd
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -126,3 +127,35 @@ def test_serves_pages_health_and_limits_then_stops_cleanly(server: Server) -> No
     assert any("Running on" in message for message in messages)
     assert any(message == "Beacon stopped" for message in messages)
     assert any(entry["logger"] == "hypercorn.access" for entry in entries)
+
+
+def test_hypercorn_exits_non_zero_on_a_configuration_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in {"app_env", "secret_key"}}
+    env.update(APP_ENV="production", SECRET_KEY="")
+    result = subprocess.run(
+        [
+            str(HYPERCORN),
+            "--config",
+            str(PROJECT_ROOT / "deploy/hypercorn.toml"),
+            "--bind",
+            f"127.0.0.1:{free_port()}",
+            "service.asgi:app",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_to_the_process_group_still_shuts_down_cleanly(server: Server) -> None:
+    """systemd signals the whole group; the app's shutdown must still run."""
+    os.killpg(os.getpgid(server.process.pid), signal.SIGTERM)
+    output, _ = server.process.communicate(timeout=15)
+    assert server.process.returncode == 0
+    assert '"message": "Beacon stopped"' in output

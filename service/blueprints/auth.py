@@ -7,6 +7,7 @@ form with the message (422) and keep what the user typed, except passwords.
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
 
 from quart import (
     Blueprint,
@@ -21,7 +22,6 @@ from quart import (
 from quart_rate_limiter import rate_limit
 
 from service.auth import current_account, current_session, lifetimes, sign_in, sign_out
-from service.config import Settings
 from service.db.models import User
 from service.db.types import utcnow
 from service.domain import accounts
@@ -29,15 +29,11 @@ from service.domain.mail import Mailer, compose
 from service.domain.sessions import end_session, start_session
 from service.domain.tokens import BadLink, TokenSigner
 from service.errors import BeaconError, Conflict, NotFound, TooManyAttempts
-from service.extensions import db
+from service.extensions import current_settings, db
 from service.ratelimit import AUTH_LIMITS, LINK_LIMITS
 from service.redirects import safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-def settings() -> Settings:
-    return current_app.extensions["settings"]  # type: ignore[no-any-return]
 
 
 def signer() -> TokenSigner:
@@ -47,15 +43,23 @@ def signer() -> TokenSigner:
 async def send_mail(to: str, subject: str, template: str, **context: object) -> None:
     mailer: Mailer = current_app.extensions["mailer"]
     body = await render_template(f"emails/{template}", **context)
-    message: EmailMessage = compose(sender=settings().mail_from, to=to, subject=subject, body=body)
+    message: EmailMessage = compose(
+        sender=current_settings().mail_from, to=to, subject=subject, body=body
+    )
     await mailer.send(message)
 
 
 async def send_verification(user: User) -> None:
     if user.email is None:
         return
-    link = url_for("auth.verify", token=signer().issue("verify-email", user), _external=True)
+    link = external_url("auth.verify", token=signer().issue("verify-email", user))
     await send_mail(user.email, "Confirm your email address", "verify.txt", user=user, link=link)
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute link for an email on the configured domain: a forged Host or
+    X-Forwarded-Host header can never point a reset link at another site."""
+    return current_settings().public_url + url_for(endpoint, **values)
 
 
 def client_details() -> tuple[str, str]:
@@ -71,7 +75,7 @@ async def start_signed_in(user: User, *, remember: bool) -> None:
             user_agent=user_agent,
             ip=ip,
             remember=remember,
-            lifetimes=lifetimes(settings()),
+            lifetimes=lifetimes(current_settings()),
             now=utcnow(),
         )
         await session.commit()
@@ -79,7 +83,7 @@ async def start_signed_in(user: User, *, remember: bool) -> None:
 
 
 def password_login_enabled() -> None:
-    if not settings().password_login:
+    if not current_settings().password_login:
         raise NotFound("Sign-in with a password is turned off on this site.")
 
 
@@ -92,7 +96,7 @@ async def register() -> ResponseReturnValue:
     form = await request.form
     try:
         email = accounts.normalize_email(
-            form.get("email", ""), test_environment=settings().app_env != "production"
+            form.get("email", ""), test_environment=current_settings().app_env != "production"
         )
         async with db.session() as session:
             user = await accounts.register(
@@ -103,22 +107,22 @@ async def register() -> ResponseReturnValue:
                 now=utcnow(),
             )
     except Conflict as error:
-        if not settings().require_email_verification:
+        if not current_settings().require_email_verification:
             return await render_template("auth/register.html", form=form, error=error.message), 409
         # Same answer as a new sign-up; the owner of the address learns someone tried.
         await send_mail(
             email,
             "You already have an account",
             "already_registered.txt",
-            login=url_for("auth.login", _external=True),
-            reset=url_for("auth.reset_request", _external=True),
+            login=external_url("auth.login"),
+            reset=external_url("auth.reset_request"),
         )
         return await render_template("auth/check_inbox.html", email=email)
     except BeaconError as error:
         return await render_template(
             "auth/register.html", form=form, error=error.message
         ), error.status
-    if settings().require_email_verification:
+    if current_settings().require_email_verification:
         await send_verification(user)
         return await render_template("auth/check_inbox.html", email=email)
     await start_signed_in(user, remember=False)
@@ -215,14 +219,14 @@ async def reset_request() -> ResponseReturnValue:
     form = await request.form
     try:
         email = accounts.normalize_email(
-            form.get("email", ""), test_environment=settings().app_env != "production"
+            form.get("email", ""), test_environment=current_settings().app_env != "production"
         )
     except BeaconError as error:
         return await render_template("auth/reset_request.html", error=error.message), 422
     async with db.session() as session:
         user = await accounts.find_user_for_reset(session, email=email)
     if user is not None:
-        link = url_for("auth.reset", token=signer().issue("reset-password", user), _external=True)
+        link = external_url("auth.reset", token=signer().issue("reset-password", user))
         await send_mail(email, "Reset your password", "reset.txt", user=user, link=link)
     # The same answer whether or not the address has an account.
     return await render_template("auth/check_inbox.html", email=email, reset=True)

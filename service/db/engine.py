@@ -29,11 +29,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database
     if url.get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
         return engine
     return create_async_engine(
         url.update_query_dict({"charset": "utf8mb4"}),
+        hide_parameters=True,  # errors in the log never carry emails, hashes or tokens
         pool_pre_ping=True,  # a connection the server closed is replaced, not handed out
         pool_recycle=settings.db_pool_recycle,  # below MySQL's wait_timeout
         pool_size=settings.db_pool_size,
