@@ -24,10 +24,6 @@ async def select_user_by_email(session: AsyncSession, *, email: str) -> User | N
     return await session.scalar(select(User).where(User.email == email))
 
 
-async def count_users(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(User)) or 0
-
-
 async def insert_user(session: AsyncSession, **values: Any) -> User:
     user = User(**values)
     session.add(user)

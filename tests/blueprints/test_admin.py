@@ -8,7 +8,7 @@ from quart import Quart
 
 from service.db import queries
 from service.extensions import db
-from tests.blueprints.test_settings import create_user, post, signed_in
+from tests.accounts import create_user, post, signed_in
 
 
 async def make_admin(app: Quart, email: str) -> int:

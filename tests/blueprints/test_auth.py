@@ -16,11 +16,9 @@ from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE
 from service import create_app
 from service.auth import login_required
 from service.config import Settings
+from tests.accounts import CSRF, PASSWORD
 from tests.conftest import make_settings
 from tests.services import service_url
-
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture

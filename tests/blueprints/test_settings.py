@@ -9,48 +9,8 @@ from quart.typing import TestClientProtocol as QuartClient
 from sqlalchemy import select
 
 from service.db.models import AuditEvent, User
-from service.db.types import utcnow
-from service.domain import accounts
 from service.extensions import db
-
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def create_user(app: Quart, email: str = "ada@example.com") -> None:
-    async with app.app_context(), db.session() as session:
-        await accounts.register(
-            session,
-            email=email,
-            password=PASSWORD,
-            display_name="Ada",
-            now=utcnow(),
-            verified=True,
-        )
-
-
-async def token(client: QuartClient, path: str = "/settings") -> str:
-    match = CSRF.search(await (await client.get(path)).get_data(as_text=True))
-    assert match, path
-    return match.group(1)
-
-
-async def signed_in(app: Quart, email: str = "ada@example.com") -> QuartClient:
-    client = app.test_client()
-    response = await client.post(
-        "/auth/login",
-        form={
-            "csrf_token": await token(client, "/auth/login"),
-            "email": email,
-            "password": PASSWORD,
-        },
-    )
-    assert response.status_code == 302
-    return client
-
-
-async def post(client: QuartClient, path: str, **form: str):  # type: ignore[no-untyped-def]
-    return await client.post(path, form={"csrf_token": await token(client), **form})
+from tests.accounts import PASSWORD, create_user, post, signed_in
 
 
 async def test_settings_need_sign_in(client: QuartClient) -> None:
