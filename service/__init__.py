@@ -7,7 +7,7 @@ from pathlib import Path
 from quart import Quart
 
 from service.auth import register_auth
-from service.blueprints import admin, auth, health, main
+from service.blueprints import admin, auth, health, main, oauth
 from service.blueprints import settings as account_settings
 from service.cli import register_commands
 from service.config import Settings, load_settings
@@ -16,6 +16,7 @@ from service.errors import register_error_handlers
 from service.extensions import db, init_accounts
 from service.lifespan import register_lifespan
 from service.log import configure_logging, register_request_ids
+from service.oauth import init_oauth
 from service.ratelimit import register_rate_limits
 from service.security import register_security
 from service.templating import register_templating
@@ -34,10 +35,12 @@ def create_app(config: Settings | None = None) -> Quart:
 
     db.init_app(app, settings)
     init_accounts(app, settings)
+    init_oauth(app, settings)
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(oauth.bp)
     app.register_blueprint(account_settings.bp)
     app.register_blueprint(admin.bp)
 

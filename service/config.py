@@ -11,6 +11,8 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -68,8 +70,15 @@ class Settings(BaseSettings):
     oauth_github_client_secret: SecretStr = SecretStr("")
     oauth_microsoft_client_id: str = ""
     oauth_microsoft_client_secret: SecretStr = SecretStr("")
-    oauth_apple_client_id: str = ""
+    oauth_apple_client_id: str = ""  # the Services ID, e.g. com.example.web
+    # Apple has no fixed secret: this is the .p8 signing key (PEM; "\n" may stand for line
+    # breaks), and Beacon signs a short-lived client-secret JWT with it for each sign-in.
     oauth_apple_client_secret: SecretStr = SecretStr("")
+    oauth_apple_team_id: str = Field("", pattern=r"^[A-Z0-9]{0,10}$")
+    oauth_apple_key_id: str = Field("", pattern=r"^[A-Z0-9]{0,10}$")
+    # "common" lets work, school and personal Microsoft accounts in; a tenant id or domain
+    # limits sign-in to one organisation.
+    oauth_microsoft_tenant: str = Field("common", pattern=r"^[A-Za-z0-9.-]{1,64}$")
 
     # 6: email and password
     password_login: bool = True
@@ -180,6 +189,24 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _check_apple_key(self) -> Settings:
+        if "apple" not in self.oauth_providers:
+            return self
+        if not (self.oauth_apple_team_id and self.oauth_apple_key_id):
+            raise ValueError(
+                "OAUTH_APPLE_TEAM_ID and OAUTH_APPLE_KEY_ID must be set when Apple sign-in is on"
+            )
+        if not is_ec_private_key(self.apple_private_key):
+            raise ValueError(
+                "OAUTH_APPLE_CLIENT_SECRET must be the PEM text of Apple's .p8 signing key"
+            )
+        return self
+
+    @property
+    def apple_private_key(self) -> str:
+        return self.oauth_apple_client_secret.get_secret_value().replace("\\n", "\n")
+
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
@@ -226,6 +253,14 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.log_format == "json" or (self.log_format == "auto" and self.is_production)
+
+
+def is_ec_private_key(pem: str) -> bool:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(key, ec.EllipticCurvePrivateKey)
 
 
 def _check_members(

@@ -46,10 +46,15 @@ QUESTIONS = (
     Question("Port", (("PORT", "port on 127.0.0.1 that the app listens on"),)),
     Question(
         "OAuth providers (leave empty to keep a provider off)",
-        tuple(
-            (f"OAUTH_{name.upper()}_{part}", f"{name.capitalize()} client {part.lower()[7:]}")
-            for name in OAUTH_PROVIDERS
-            for part in ("CLIENT_ID", "CLIENT_SECRET")
+        (
+            *(
+                (f"OAUTH_{name.upper()}_{part}", f"{name.capitalize()} client {part.lower()[7:]}")
+                for name in OAUTH_PROVIDERS
+                for part in ("CLIENT_ID", "CLIENT_SECRET")
+            ),
+            ("OAUTH_MICROSOFT_TENANT", "Microsoft tenant (common for any account)"),
+            ("OAUTH_APPLE_TEAM_ID", "Apple team id (Apple's client secret is its .p8 key)"),
+            ("OAUTH_APPLE_KEY_ID", "Apple key id"),
         ),
     ),
     Question(

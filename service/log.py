@@ -62,6 +62,9 @@ def configure_logging(settings: Settings) -> None:
     handler.beacon = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # The HTTP client logs every URL it fetches at INFO, OAuth codes and states included.
+    for chatty in ("httpx2", "httpcore2"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def register_request_ids(app: Quart) -> None:

@@ -66,7 +66,7 @@ def test_answers_are_validated_and_asked_again(tmp_path: Path) -> None:
         "99999",  # PORT refused
         "8100",  # PORT
     ]
-    answers += [""] * 10  # OAuth ids and secrets stay empty
+    answers += [""] * 13  # OAuth ids, secrets and provider extras stay empty
     answers += ["", "false", "", "", "ws,poll", "sidebar", "light", "", "docs", "#ff0000", "Ev"]
     result = configure(env_file, answers="\n".join(answers) + "\n")
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.db.models import AuditEvent, LoginSession, LoginThrottle, User
+from service.db.models import AuditEvent, LoginSession, LoginThrottle, OAuthIdentity, User
 
 
 async def select_user_by_id(session: AsyncSession, *, user_id: int) -> User | None:
@@ -189,3 +189,35 @@ async def select_recent_audit_events(session: AsyncSession, *, limit: int) -> li
         select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
     )
     return list(result)
+
+
+async def select_identity(
+    session: AsyncSession, *, provider: str, subject: str
+) -> OAuthIdentity | None:
+    """The identity a provider's subject is linked to, with its user."""
+    return await session.scalar(
+        select(OAuthIdentity)
+        .join(OAuthIdentity.user)
+        .where(OAuthIdentity.provider == provider, OAuthIdentity.subject == subject)
+        .options(contains_eager(OAuthIdentity.user))
+    )
+
+
+async def select_identities_of(session: AsyncSession, *, user_id: int) -> list[OAuthIdentity]:
+    result = await session.scalars(
+        select(OAuthIdentity)
+        .where(OAuthIdentity.user_id == user_id)
+        .order_by(OAuthIdentity.provider)
+    )
+    return list(result)
+
+
+async def insert_identity(session: AsyncSession, **values: Any) -> OAuthIdentity:
+    identity = OAuthIdentity(**values)
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def delete_identity(session: AsyncSession, *, identity_id: int) -> None:
+    await session.execute(delete(OAuthIdentity).where(OAuthIdentity.id == identity_id))

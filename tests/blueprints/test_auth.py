@@ -16,6 +16,7 @@ from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE
 from service import create_app
 from service.auth import login_required
 from service.config import Settings
+from service.csrf import EXEMPT_ATTRIBUTE
 from tests.accounts import CSRF, PASSWORD
 from tests.conftest import make_settings
 from tests.services import service_url
@@ -207,9 +208,25 @@ async def test_pages_require_sign_in_and_api_gets_401(client: QuartClient) -> No
     assert (await api.get_json())["error"] == "unauthorized"
 
 
+def csrf_exempt_endpoints(app: Quart) -> set[str]:
+    return {
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if getattr(view, EXEMPT_ATTRIBUTE, False)
+    }
+
+
+def test_only_the_form_post_callback_is_csrf_exempt(app: Quart) -> None:
+    # Its POST only re-enters as a same-site GET, where `state` is checked (test_oauth.py).
+    assert csrf_exempt_endpoints(app) == {"oauth.callback"}
+
+
 def state_changing_rules(app: Quart) -> list[tuple[str, str]]:
     rules = []
+    exempt = csrf_exempt_endpoints(app)
     for rule in app.url_map.iter_rules():
+        if rule.endpoint in exempt:
+            continue
         for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}):
             path = re.sub(r"<[^>]+>", "x", re.sub(r"<int:[^>]+>", "1", rule.rule))
             rules.append((method, path))
@@ -249,12 +266,16 @@ async def test_csrf_token_is_accepted_from_the_header(client: QuartClient) -> No
 
 
 AUTH_ENDPOINTS = {
+    "auth.confirm_email_change",
     "auth.login",
     "auth.register",
     "auth.reset_request",
     "auth.reset",
     "auth.verify",
     "auth.verify_resend",
+    "oauth.login",
+    "oauth.callback",
+    "oauth.link",
 }
 
 
