@@ -24,7 +24,7 @@ from quart_rate_limiter import rate_limit
 from service.auth import current_account, current_session, lifetimes, sign_in, sign_out
 from service.db.models import User
 from service.db.types import utcnow
-from service.domain import accounts
+from service.domain import accounts, email_change
 from service.domain.mail import Mailer, compose
 from service.domain.sessions import end_session, start_session
 from service.domain.tokens import BadLink, TokenSigner
@@ -133,10 +133,10 @@ async def register() -> ResponseReturnValue:
 @bp.route("/login", methods=["GET", "POST"])
 @rate_limit(limits=AUTH_LIMITS)
 async def login() -> ResponseReturnValue:
-    password_login_enabled()
     next_url = safe_next(request.args.get("next"), url_for("main.home"))
-    if request.method == "GET":
+    if request.method == "GET":  # the page also offers the OAuth providers
         return await render_template("auth/login.html", form={}, next=next_url)
+    password_login_enabled()
     form = await request.form
     remember = form.get("remember") in {"on", "true", "1"}
     try:
@@ -207,6 +207,24 @@ async def verify(token: str) -> ResponseReturnValue:
     await flash("Your email address is confirmed.", "success")
     if await current_account() is not None:
         return redirect(url_for("main.home"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/email/<token>")
+@rate_limit(limits=LINK_LIMITS)
+async def confirm_email_change(token: str) -> ResponseReturnValue:
+    try:
+        async with db.session() as session:
+            user = await email_change.confirm_change(
+                session, signer=signer(), token=token, now=utcnow()
+            )
+    except BeaconError as error:  # a bad link (422), or the address was taken meanwhile (409)
+        return await render_template(
+            "auth/link_problem.html", error=error.message, email_change=True
+        ), error.status
+    await flash(f"Your email address is now {user.email}.", "success")
+    if await current_account() is not None:
+        return redirect(url_for("settings.index"))
     return redirect(url_for("auth.login"))
 
 

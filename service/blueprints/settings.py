@@ -1,19 +1,23 @@
-"""The signed-in user's own settings: profile, password, sessions, preferences, deletion."""
+"""The signed-in user's own settings: profile, email, password, sessions, preferences, deletion."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 from quart import Blueprint, ResponseReturnValue, flash, redirect, render_template, request, url_for
+from quart_rate_limiter import rate_limit
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.datastructures import MultiDict
 
 from service.auth import current_session, login_required, sign_out
+from service.blueprints.auth import external_url, send_mail, signer
 from service.db.models import LoginSession
 from service.db.types import utcnow
-from service.domain import profile
+from service.domain import email_change, profile
+from service.domain.accounts import normalize_email
 from service.errors import BeaconError, NotAllowed
-from service.extensions import db
+from service.extensions import current_settings, db
+from service.ratelimit import AUTH_LIMITS
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -79,6 +83,56 @@ async def update_welcome() -> ResponseReturnValue:
         await profile.set_welcome(session, user_id=me.user_id, enabled=enabled)
 
     return await run(action, "Your preference is saved.")
+
+
+@bp.post("/email")
+@rate_limit(limits=AUTH_LIMITS)  # it checks a password and sends mail to any address
+@login_required
+async def change_email() -> ResponseReturnValue:
+    async def action(session: AsyncSession, me: LoginSession, form: MultiDict[str, str]) -> None:
+        new_email = normalize_email(
+            form.get("email", ""), test_environment=current_settings().app_env != "production"
+        )
+        change = await email_change.request_change(
+            session, user_id=me.user_id, new_email=new_email, password=form.get("password", "")
+        )
+        await mail_change_request(change)
+
+    # The same answer whether or not the new address already has an account.
+    return await run(
+        action, "We sent a link to the new address; your email changes when it is opened."
+    )
+
+
+async def mail_change_request(change: email_change.ChangeRequest) -> None:
+    """The link (or, for a taken address, a note) to the new address; a notice to the old."""
+    if change.taken:
+        await send_mail(
+            change.new_email,
+            "You already have an account",
+            "email_taken.txt",
+            login=external_url("auth.login"),
+            reset=external_url("auth.reset_request"),
+        )
+    else:
+        token = signer().issue("change-email", change.user, new_email=change.new_email)
+        await send_mail(
+            change.new_email,
+            "Confirm your new email address",
+            "change_email.txt",
+            user=change.user,
+            new_email=change.new_email,
+            link=external_url("auth.confirm_email_change", token=token),
+        )
+    if change.old_email:
+        await send_mail(
+            change.old_email,
+            "Your email address is being changed",
+            "email_change_requested.txt",
+            user=change.user,
+            new_email=change.new_email,
+            settings=external_url("settings.index"),
+        )
 
 
 @bp.post("/password")
