@@ -99,6 +99,11 @@ class Settings(BaseSettings):
 
     # 8: message queue
     broker_url: str = "memory://"
+    event_max_bytes: int = Field(65_536, ge=256, le=16 * 1_048_576)
+    # Retention of the RabbitMQ stream that resuming clients replay from.
+    stream_max_age: str = Field("7D", pattern=r"^[0-9]{1,6}(Y|M|D|h|m|s)$")
+    stream_max_bytes: int = Field(1_073_741_824, ge=1_048_576)
+    broker_prefetch: int = Field(500, ge=1, le=65_535)
 
     # 9: delivery to the browser, tried in this order
     stream_transports: CommaList = ("sse", "ws", "poll")
