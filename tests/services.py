@@ -43,6 +43,14 @@ def service_url(variable: str) -> str:
     return url
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now (for a server to start, or to be down)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def default_port(url: URL) -> int:
     return {"mysql": 3306, "amqp": 5672, "redis": 6379}.get(url.get_backend_name(), 0)
 

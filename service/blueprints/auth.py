@@ -6,6 +6,7 @@ form with the message (422) and keep what the user typed, except passwords.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from email.message import EmailMessage
 from typing import Any
 
@@ -25,7 +26,7 @@ from service.auth import current_account, current_session, lifetimes, sign_in, s
 from service.db.models import User
 from service.db.types import utcnow
 from service.domain import accounts, email_change
-from service.domain.mail import Mailer, compose
+from service.domain.mail import Mailer, MailNotSent, compose
 from service.domain.sessions import end_session, start_session
 from service.domain.tokens import BadLink, TokenSigner
 from service.errors import BeaconError, Conflict, NotFound, TooManyAttempts
@@ -245,7 +246,9 @@ async def reset_request() -> ResponseReturnValue:
         user = await accounts.find_user_for_reset(session, email=email)
     if user is not None:
         link = external_url("auth.reset", token=signer().issue("reset-password", user))
-        await send_mail(email, "Reset your password", "reset.txt", user=user, link=link)
+        # A failed send is logged by the mailer; a 503 here would tell that the account exists.
+        with suppress(MailNotSent):
+            await send_mail(email, "Reset your password", "reset.txt", user=user, link=link)
     # The same answer whether or not the address has an account.
     return await render_template("auth/check_inbox.html", email=email, reset=True)
 

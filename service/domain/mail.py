@@ -1,4 +1,8 @@
-"""Outgoing mail: SMTP in production, a folder of .eml files in development and tests."""
+"""Outgoing mail: SMTP in production, a folder of .eml files in development and tests.
+
+A mail that cannot be sent raises MailNotSent (503, "try again"), logged with its cause:
+a page that sends mail never answers 500 because the mail server is down.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
+from service.errors import Unavailable
+
 log = logging.getLogger(__name__)
+
+
+class MailNotSent(Unavailable):
+    """The mail server could not be reached, refused us, or timed out."""
+
+    def __init__(self) -> None:
+        super().__init__("We could not send the email just now. Please try again in a few minutes.")
 
 
 class Mailer(Protocol):
@@ -25,6 +38,7 @@ def compose(*, sender: str, to: str, subject: str, body: str) -> EmailMessage:
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
     message.set_content(body)
     return message
@@ -53,13 +67,27 @@ class SmtpMailer:
     start_tls: bool
 
     async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
-            hostname=self.hostname,
-            port=self.port,
-            username=self.username or None,
-            password=self.password or None,
-            start_tls=self.start_tls,
-            timeout=15,
-        )
+        """Deliver over SMTP; STARTTLS checks the server's certificate against the system's
+        CAs (or `SSL_CERT_FILE`)."""
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username or None,
+                password=self.password or None,
+                start_tls=self.start_tls,
+                timeout=15,
+            )
+        except (aiosmtplib.SMTPException, OSError) as error:  # refused, down, TLS, timeout
+            log.error(
+                "mail to %s (%s) not sent via %s:%d: %s: %s",
+                message["To"],
+                message["Subject"],
+                self.hostname,
+                self.port,
+                type(error).__name__,
+                error,
+            )
+            raise MailNotSent() from error
         log.info("mail to %s (%s) sent", message["To"], message["Subject"])
