@@ -46,7 +46,8 @@ class Bus(Protocol):
 
     async def replay(self, *, after: int, limit: int) -> list[Event] | None:
         """Up to `limit` events with id > `after`, oldest first; None when `after` is older
-        than what the bus still keeps (the client must reset)."""
+        than what the bus still keeps, or newer than its newest event (the client must reset).
+        """
 
     async def publish_control(self, control: Control) -> None: ...
 
@@ -55,5 +56,5 @@ class Bus(Protocol):
         ...
 
     def health(self) -> str:
-        """"ok" when connected, else a word for what is wrong ("connecting", "closed")."""
+        """ "ok" when connected, else a word for what is wrong ("connecting", "closed")."""
         ...

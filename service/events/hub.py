@@ -1,0 +1,291 @@
+"""The hub: fans each event out, in memory, to every connection that may and wants to see it.
+
+- Each event is encoded once (`Frame`: the SSE bytes and the WebSocket/JSON text); every
+  subscriber shares those bytes.
+- `publish()` never awaits a client. `Subscriber.offer()` appends to a buffer with a byte
+  budget and wakes that connection's writer, which sends everything pending as one chunk.
+- A subscriber that falls behind its budget is handled by policy: `reset` drops its oldest
+  frames and tells the client to reload (`reset` event); once it has lost a whole budget more
+  without reading, it is not reading at all and is cut off with reason `slow`. Either way its
+  memory stays within the budget. Policy `disconnect` cuts it off at the first overflow.
+- A ring of recent frames serves resuming clients without touching the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from service.events.envelope import Event
+from service.events.topics import is_wildcard, matches, may_see, scope_of
+
+SlowPolicy = Literal["reset", "disconnect"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event, encoded once for every transport."""
+
+    id: int
+    topic: str
+    type: str
+    scope: tuple[str, int | None]
+    text: str  # the envelope as JSON: WebSocket message, polling item
+    sse: bytes  # the Server-Sent Events block
+    timestamp: float  # POSIX seconds, for the consumer-lag gauge
+
+    @classmethod
+    def of(cls, event: Event) -> Frame:
+        text = event.to_json()
+        sse = f"id: {event.id}\nevent: {event.type}\ndata: {text}\n\n".encode()
+        return cls(
+            id=event.id,
+            topic=event.topic,
+            type=event.type,
+            scope=scope_of(event.topic),
+            text=text,
+            sse=sse,
+            timestamp=event.timestamp.timestamp(),
+        )
+
+
+@dataclass(slots=True)
+class Pending:
+    """What a connection's writer sends next."""
+
+    frames: list[Frame]
+    reset: bool = False
+
+
+class Closed(Exception):
+    """The subscriber was closed: `reason` is slow, revoked or shutdown."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    user_id: int
+    is_admin: bool
+    session_id: str
+    patterns: tuple[str, ...]
+    types: frozenset[str] | None
+    transport: str
+    budget: int
+    policy: SlowPolicy
+    hub: Hub
+    _frames: deque[Frame] = field(default_factory=deque)
+    _bytes: int = 0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _reset: bool = False
+    _dropped_bytes: int = 0  # since the writer last read: a whole budget more means `slow`
+    sent_id: int = -1  # frames at or below this id were sent (by the backlog) already
+    closed: str | None = None
+
+    def wants(self, frame: Frame) -> bool:
+        return (self.types is None or frame.type in self.types) and may_see(
+            frame.scope, user_id=self.user_id, is_admin=self.is_admin
+        )
+
+    def offer(self, frame: Frame) -> bool:
+        """Queue a frame without waiting; False if it was not queued."""
+        if self.closed is not None or not self.wants(frame):
+            return False
+        size = len(frame.sse)
+        if self._bytes + size > self.budget:
+            if self.policy == "disconnect" or self._dropped_bytes > self.budget:
+                self.close("slow")
+                return False
+            self._drop_oldest_to_fit(size)
+        self._frames.append(frame)
+        self._bytes += size
+        self._wake.set()
+        return True
+
+    def _drop_oldest_to_fit(self, size: int) -> None:
+        while self._frames and self._bytes + size > self.budget:
+            dropped = len(self._frames.popleft().sse)
+            self._bytes -= dropped
+            self._dropped_bytes += dropped
+            self.hub.counters["dropped"] += 1
+        self._reset = True
+
+    async def next(self, heartbeat: float) -> Pending | None:
+        """Everything pending, once there is something; None after `heartbeat` seconds idle."""
+        if not self._frames and not self._reset and self.closed is None:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), heartbeat)
+            except TimeoutError:
+                return None
+        if self.closed is not None:
+            raise Closed(self.closed)
+        frames = [f for f in self._frames if f.id > self.sent_id]
+        pending = Pending(frames=frames, reset=self._reset)
+        self._frames.clear()
+        self._bytes = 0
+        self._dropped_bytes = 0
+        self._reset = False
+        if frames:
+            self.sent_id = frames[-1].id
+            self.hub.counters["delivered"] += len(frames)
+        return pending
+
+    def close(self, reason: str) -> None:
+        if self.closed is None:
+            self.closed = reason
+            if reason == "slow":
+                self.hub.counters["slow_disconnects"] += 1
+            self._wake.set()
+
+
+class Hub:
+    def __init__(self, *, ring_size: int, budget: int, policy: SlowPolicy) -> None:
+        self.ring: deque[Frame] = deque(maxlen=max(ring_size, 1))
+        self.budget = budget
+        self.policy = policy
+        self.counters: Counter[str] = Counter()
+        self.connections: Counter[str] = Counter()  # open connections by transport
+        self.last_consumed: Frame | None = None
+        self._subscribers: set[Subscriber] = set()
+        self._exact: dict[str, set[Subscriber]] = {}
+        self._wildcard: set[Subscriber] = set()
+        self._targets_cache: dict[str, tuple[Subscriber, ...]] = {}
+
+    # Connections
+
+    def subscribe(
+        self,
+        *,
+        user_id: int,
+        is_admin: bool,
+        session_id: str,
+        patterns: tuple[str, ...],
+        types: frozenset[str] | None,
+        transport: str,
+    ) -> Subscriber:
+        subscriber = Subscriber(
+            user_id=user_id,
+            is_admin=is_admin,
+            session_id=session_id,
+            patterns=patterns,
+            types=types,
+            transport=transport,
+            budget=self.budget,
+            policy=self.policy,
+            hub=self,
+        )
+        self._subscribers.add(subscriber)
+        self._index(subscriber)
+        self.connections[transport] += 1
+        return subscriber
+
+    def resubscribe(self, subscriber: Subscriber, patterns: tuple[str, ...]) -> None:
+        """Change what a live connection listens to (WebSocket subscribe/unsubscribe)."""
+        self._unindex(subscriber)
+        subscriber.patterns = patterns
+        self._index(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber not in self._subscribers:
+            return
+        self._subscribers.discard(subscriber)
+        self._unindex(subscriber)
+        self.connections[subscriber.transport] -= 1
+
+    def _index(self, subscriber: Subscriber) -> None:
+        for pattern in subscriber.patterns:
+            if is_wildcard(pattern):
+                self._wildcard.add(subscriber)
+            else:
+                self._exact.setdefault(pattern, set()).add(subscriber)
+        self._targets_cache.clear()
+
+    def _unindex(self, subscriber: Subscriber) -> None:
+        self._wildcard.discard(subscriber)
+        for pattern in subscriber.patterns:
+            members = self._exact.get(pattern)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self._exact[pattern]
+        self._targets_cache.clear()
+
+    # Events
+
+    def publish(self, event: Event) -> Frame:
+        """Fan one event out; never waits for any client."""
+        frame = Frame.of(event)
+        self.ring.append(frame)
+        self.last_consumed = frame
+        self.counters["consumed"] += 1
+        for subscriber in self._targets(frame.topic):
+            subscriber.offer(frame)
+        return frame
+
+    def _targets(self, topic: str) -> tuple[Subscriber, ...]:
+        targets = self._targets_cache.get(topic)
+        if targets is None:
+            found = set(self._exact.get(topic, ()))
+            found.update(s for s in self._wildcard if any(matches(p, topic) for p in s.patterns))
+            targets = self._targets_cache[topic] = tuple(found)
+        return targets
+
+    def recent(self, *, after: int) -> list[Frame] | None:
+        """Frames after `after` from the ring; None if the ring no longer reaches back."""
+        if not self.ring or self.ring[0].id > after + 1 or after > self.ring[-1].id:
+            return None  # too old for the ring, or an id this worker has not seen yet
+        return [f for f in self.ring if f.id > after]
+
+    @property
+    def latest_id(self) -> int | None:
+        return self.ring[-1].id if self.ring else None
+
+    # Revocation and shutdown
+
+    def close_where(
+        self, reason: str, *, session_id: str | None = None, user_id: int | None = None
+    ) -> int:
+        closed = 0
+        for subscriber in list(self._subscribers):
+            if (session_id is not None and subscriber.session_id == session_id) or (
+                user_id is not None and subscriber.user_id == user_id
+            ):
+                subscriber.close(reason)
+                closed += 1
+        return closed
+
+    def close_all(self, reason: str) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.close(reason)
+
+    def stats(self) -> dict[str, object]:
+        per_topic: Counter[str] = Counter()
+        for subscriber in self._subscribers:
+            per_topic.update(subscriber.patterns)
+        lag_ms = (
+            round((time.time() - self.last_consumed.timestamp) * 1000)
+            if self.last_consumed is not None
+            else None
+        )
+        return {
+            "connections": dict(self.connections),
+            "subscribers": len(self._subscribers),
+            "subscribers_per_topic": dict(per_topic.most_common(50)),
+            "consumed": self.counters["consumed"],
+            "delivered": self.counters["delivered"],
+            "dropped": self.counters["dropped"],
+            "slow_disconnects": self.counters["slow_disconnects"],
+            "consumer_lag_ms": lag_ms,
+            "latest_id": self.latest_id,
+        }
+
+    @property
+    def subscribers(self) -> Iterable[Subscriber]:
+        return iter(self._subscribers)
