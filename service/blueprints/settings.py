@@ -13,10 +13,11 @@ from service.auth import current_session, login_required, sign_out
 from service.blueprints.auth import external_url, send_mail, signer
 from service.db.models import LoginSession
 from service.db.types import utcnow
-from service.domain import email_change, profile
+from service.domain import email_change, identities, profile
 from service.domain.accounts import normalize_email
 from service.errors import BeaconError, NotAllowed
 from service.extensions import current_settings, db
+from service.oauth.providers import TITLES
 from service.ratelimit import AUTH_LIMITS
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -33,11 +34,14 @@ async def settings_page(error: str | None = None, status: int = 200) -> Response
     login_session = await signed_in()
     async with db.session() as session:
         sessions = await profile.sessions_of(session, user_id=login_session.user_id, now=utcnow())
+        linked = await identities.identities_of(session, user_id=login_session.user_id)
     html = await render_template(
         "settings/index.html",
         user=login_session.user,
         sessions=sessions,
         this_session=login_session.id,
+        linked={identity.provider: identity for identity in linked},
+        provider_titles=TITLES,
         error=error,
     )
     return html, status

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 
 from service.config import Settings
 
+TITLES = {
+    "google": "Google",
+    "microsoft": "Microsoft",
+    "apple": "Apple",
+    "github": "GitHub",
+    "facebook": "Facebook",
+}
+
 
 @dataclass(frozen=True)
 class AppleSigningKey:
@@ -48,7 +56,7 @@ def configured_providers(settings: Settings) -> dict[str, Provider]:
     catalog = {
         "google": lambda: Provider(
             name="google",
-            title="Google",
+            title=TITLES["google"],
             client_id=settings.oauth_google_client_id,
             client_secret=settings.oauth_google_client_secret.get_secret_value(),
             scope="openid email profile",
@@ -56,7 +64,7 @@ def configured_providers(settings: Settings) -> dict[str, Provider]:
         ),
         "microsoft": lambda: Provider(
             name="microsoft",
-            title="Microsoft",
+            title=TITLES["microsoft"],
             client_id=settings.oauth_microsoft_client_id,
             client_secret=settings.oauth_microsoft_client_secret.get_secret_value(),
             scope="openid email profile",
@@ -67,7 +75,7 @@ def configured_providers(settings: Settings) -> dict[str, Provider]:
         ),
         "apple": lambda: Provider(
             name="apple",
-            title="Apple",
+            title=TITLES["apple"],
             client_id=settings.oauth_apple_client_id,
             client_secret="",  # signed per sign-in from apple_key
             scope="openid email name",
@@ -82,7 +90,7 @@ def configured_providers(settings: Settings) -> dict[str, Provider]:
         ),
         "github": lambda: Provider(
             name="github",
-            title="GitHub",
+            title=TITLES["github"],
             client_id=settings.oauth_github_client_id,
             client_secret=settings.oauth_github_client_secret.get_secret_value(),
             scope="read:user user:email",
@@ -92,7 +100,7 @@ def configured_providers(settings: Settings) -> dict[str, Provider]:
         ),
         "facebook": lambda: Provider(
             name="facebook",
-            title="Facebook",
+            title=TITLES["facebook"],
             client_id=settings.oauth_facebook_client_id,
             client_secret=settings.oauth_facebook_client_secret.get_secret_value(),
             scope="email public_profile",

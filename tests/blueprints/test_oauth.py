@@ -570,8 +570,13 @@ async def test_unlinking_with_a_password_left(app: Quart, loopback: LoopbackProv
     await create_user(app)
     install(app, loopback, "github")
     me = await signed_in(app)
+    page = await body(await me.get("/settings"))
+    assert 'action="/auth/oauth/github/link"' in page
     await through_provider(me, await post(me, "/auth/oauth/github/link"))
     assert len(await identities(app)) == 1
+    page = await body(await me.get("/settings"))
+    assert 'action="/auth/oauth/github/unlink"' in page
+    assert "Linked as grace@example.com" in page
     done = await post(me, "/auth/oauth/github/unlink")
     assert done.status_code == 302
     assert await identities(app) == []
