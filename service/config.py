@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     stream_buffer_bytes: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     stream_heartbeat_seconds: float = Field(15.0, gt=0, le=60)
     stream_replay_events: int = Field(1000, ge=0, le=1_000_000)
+    # A client that falls a whole buffer behind: drop its oldest events and send `reset`
+    # (cut off if it still is not reading), or cut it off at once.
+    stream_slow_policy: Literal["reset", "disconnect"] = "reset"
 
     # 10-14: the UI
     ui_layout: Literal["topnav", "sidebar", "both"] = "topnav"

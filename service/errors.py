@@ -67,8 +67,8 @@ class Unavailable(BeaconError):
 
 
 def wants_json() -> bool:
-    """API paths and clients that prefer JSON over HTML get JSON errors."""
-    if request.path.startswith("/api/"):
+    """API and stream paths, and clients that prefer JSON over HTML, get JSON errors."""
+    if request.path.startswith(("/api/", "/stream/")):  # scripts, not people, call these
         return True
     accept = request.accept_mimetypes
     return accept.best_match(["text/html", "application/json"]) == "application/json"
