@@ -68,8 +68,13 @@ def client_details() -> tuple[str, str]:
 
 
 async def start_signed_in(user: User, *, remember: bool) -> None:
+    """A new session for `user`; the browser's previous one, if any, ends (no fixation, and
+    signing in again to re-authenticate leaves no orphan session behind)."""
     user_agent, ip = client_details()
+    previous = await current_session()
     async with db.session() as session:
+        if previous is not None:
+            await end_session(session, login_session=previous, now=utcnow())
         token = await start_session(
             session,
             user=user,

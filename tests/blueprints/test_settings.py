@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from service.db.models import AuditEvent, User
 from service.extensions import db
-from tests.accounts import PASSWORD, create_user, post, signed_in
+from tests.accounts import PASSWORD, create_user, post, signed_in, token
 
 
 async def test_settings_need_sign_in(client: QuartClient) -> None:
@@ -91,3 +91,26 @@ async def test_delete_account_needs_confirmation_and_is_audited(
         assert await session.scalar(select(User)) is None
         actions = list(await session.scalars(select(AuditEvent.action)))
     assert "user.deleted" in actions
+
+
+async def test_signing_in_again_replaces_the_browsers_session(
+    app: Quart, running_app: object
+) -> None:
+    await create_user(app)
+    client = await signed_in(app)
+    first = re.findall(
+        r"This session", await (await client.get("/settings")).get_data(as_text=True)
+    )
+    assert first
+    again = await client.post(
+        "/auth/login",
+        form={
+            "csrf_token": await token(client, "/auth/login"),
+            "email": "ada@example.com",
+            "password": PASSWORD,
+        },
+    )
+    assert again.status_code == 302
+    html = await (await client.get("/settings")).get_data(as_text=True)
+    # Only this session is live: the one it replaced was ended, not left behind.
+    assert not re.findall(r'name="session_id" value="([0-9a-f]{64})"', html)
