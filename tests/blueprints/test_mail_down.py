@@ -69,5 +69,7 @@ async def test_a_reset_request_still_does_not_tell_which_addresses_have_accounts
     assert known == unknown
     assert known[0] == 200
     assert "If <strong>ADDRESS</strong> belongs to an account" in known[1]
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.name for r in errors] == ["service.domain.mail"]  # logged once, for Ada
+    mailer_errors = [
+        r for r in caplog.records if r.name == "service.domain.mail" and r.levelno == logging.ERROR
+    ]
+    assert len(mailer_errors) == 1  # Ada's reset mail failed, and the log says so
