@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     stream_max_age: str = Field("7D", pattern=r"^[0-9]{1,6}(Y|M|D|h|m|s)$")
     stream_max_bytes: int = Field(1_073_741_824, ge=1_048_576)
     broker_prefetch: int = Field(500, ge=1, le=65_535)
+    # The demo producer inside the app: auto = only on the in-process bus (with RabbitMQ it
+    # runs as its own process, `quart --app service demo-producer`, not once per worker).
+    demo_producer: Literal["auto", "on", "off"] = "auto"
 
     # 9: delivery to the browser, tried in this order
     stream_transports: CommaList = ("sse", "ws", "poll")
@@ -214,6 +217,12 @@ class Settings(BaseSettings):
     @property
     def apple_private_key(self) -> str:
         return self.oauth_apple_client_secret.get_secret_value().replace("\\n", "\n")
+
+    @property
+    def runs_demo_producer(self) -> bool:
+        if self.demo_producer == "auto":
+            return self.broker_url == "memory://"
+        return self.demo_producer == "on"
 
     @property
     def is_production(self) -> bool:

@@ -31,7 +31,12 @@ def migrate(url: str) -> None:
 
 def make_settings(**overrides: Any) -> Settings:
     """Test settings, independent of any `.env` in the working tree."""
-    values: dict[str, Any] = {"app_env": "test", "secret_key": "t" * 40, "log_format": "text"}
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "secret_key": "t" * 40,
+        "log_format": "text",
+        "demo_producer": "off",  # tests publish exactly the events they count
+    }
     values.update(overrides)
     return load_settings(env_file=None, **values)
 

@@ -23,7 +23,8 @@ class Control:
     """A message to every worker: close the streams of a session or of a user."""
 
     kind: Literal["revoke-session", "revoke-user"]
-    value: str
+    value: str  # the session id, or the user id
+    keep: str = ""  # with revoke-user: the one session to leave open (a password change)
 
 
 class Bus(Protocol):
@@ -47,6 +48,9 @@ class Bus(Protocol):
     async def replay(self, *, after: int, limit: int) -> list[Event] | None:
         """Up to `limit` events with id > `after`, oldest first; None when `after` is older
         than what the bus still keeps, or newer than its newest event (the client must reset).
+        Ids only grow but may skip numbers (RabbitMQ spends an offset on each new segment).
+        It may stop where this worker's consumer is; the caller subscribes first and skips
+        ids it already sent, so nothing is missed.
         """
 
     async def publish_control(self, control: Control) -> None: ...
@@ -56,5 +60,6 @@ class Bus(Protocol):
         ...
 
     def health(self) -> str:
-        """ "ok" when connected, else a word for what is wrong ("connecting", "closed")."""
+        """The word "ok" when connected with every running consumer subscribed; else what is
+        wrong ("connecting", "closed")."""
         ...

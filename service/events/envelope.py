@@ -98,7 +98,10 @@ def draft(
     try:
         result = Draft(
             topic=topic,
-            message=Published(type=type, payload=payload, key=key, timestamp=timestamp),
+            # Stamped here, to the microsecond: AMQP's own timestamp has whole seconds only.
+            message=Published(
+                type=type, payload=payload, key=key, timestamp=timestamp or datetime.now(UTC)
+            ),
         )
     except ValidationError as error:
         raise BadEvent(describe(error)) from None

@@ -250,12 +250,20 @@ class Hub:
     # Revocation and shutdown
 
     def close_where(
-        self, reason: str, *, session_id: str | None = None, user_id: int | None = None
+        self,
+        reason: str,
+        *,
+        session_id: str | None = None,
+        user_id: int | None = None,
+        keep: str = "",
     ) -> int:
+        """Close the streams of one session, or of one user (but the session `keep`)."""
         closed = 0
         for subscriber in list(self._subscribers):
             if (session_id is not None and subscriber.session_id == session_id) or (
-                user_id is not None and subscriber.user_id == user_id
+                user_id is not None
+                and subscriber.user_id == user_id
+                and subscriber.session_id != keep
             ):
                 subscriber.close(reason)
                 closed += 1

@@ -1,0 +1,195 @@
+"""The event machinery of one worker: its bus, its hub, and the tasks that join them.
+
+Started in the app's lifespan: one consumer per worker reads the bus and feeds the hub, and a
+second task applies control messages (revocations). On shutdown every stream is told to end
+(with a `retry:` hint) before the bus closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from types import FrameType
+from typing import Any
+
+from quart import Quart, current_app
+
+from service.config import Settings
+from service.errors import Unavailable
+from service.events.bus import Bus, Control
+from service.events.demo import run_demo
+from service.events.hub import Hub
+from service.events.memory import MemoryBus
+from service.events.producer import Producer
+from service.extensions import add_readiness_check
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "events"
+RESTART_DELAY_MAX = 10.0
+
+
+class BrokerNotReady(Exception):
+    """Readiness: the bus is not connected or the consumer is not running."""
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.broker_url == "memory://":
+        return MemoryBus()
+    from service.events.rabbitmq import RabbitBus  # aio-pika loads only when RabbitMQ is used
+
+    return RabbitBus(settings)
+
+
+class EventsRuntime:
+    def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus or make_bus(settings)
+        self.hub = Hub(
+            ring_size=settings.stream_replay_events,
+            budget=settings.stream_buffer_bytes,
+            policy=settings.stream_slow_policy,
+        )
+        self.consuming = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.bus.start()
+        self._tasks = [
+            asyncio.create_task(self._keep_running("consumer", self._consume)),
+            asyncio.create_task(self._keep_running("controls", self._apply_controls)),
+        ]
+        if self.settings.runs_demo_producer:
+            producer = Producer(self.bus, max_bytes=self.settings.event_max_bytes)
+            self._tasks.append(asyncio.create_task(run_demo(producer)))
+
+    async def stop(self) -> None:
+        self.hub.close_all("shutdown")
+        await asyncio.sleep(0)  # let writers send their final `retry:` before the bus goes
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.bus.close()
+
+    async def check(self) -> None:
+        state = self.bus.health()
+        if state != "ok" or not self.consuming:
+            raise BrokerNotReady(state if state != "ok" else "consumer not running")
+
+    async def revoke(self, control: Control) -> None:
+        """Close matching streams on every worker (this one included, through the bus)."""
+        await self.bus.publish_control(control)
+
+    async def _consume(self) -> None:
+        after = self.hub.latest_id
+        self.consuming = True
+        try:
+            async for event in self.bus.events(after=after):
+                self.hub.publish(event)
+        finally:
+            self.consuming = False
+
+    async def _apply_controls(self) -> None:
+        async for control in self.bus.controls():
+            if control.kind == "revoke-session":
+                self.hub.close_where("revoked", session_id=control.value)
+            elif control.value.isdigit():
+                self.hub.close_where("revoked", user_id=int(control.value), keep=control.keep)
+
+    async def _keep_running(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A consumer must never die: restart it after anything unexpected, with backoff."""
+        delay = 0.5
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event %s stopped unexpectedly; restarting", name)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+
+
+class StreamsEndOnSignal:
+    """End every stream as soon as SIGTERM or SIGINT arrives, before hypercorn's shutdown.
+
+    hypercorn stops accepting, then waits up to its graceful timeout for open responses to
+    finish, and only then shuts the app down. Streams never finish by themselves, so they
+    would be cut at the timeout with no `retry:` hint. This wraps the handler the server's
+    event loop installed (it still runs, so hypercorn shuts down as usual) and first tells
+    every stream to end. Only a signal someone already handles is wrapped.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue  # nobody handles it: the default (terminate) stays
+
+            def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self._hub.close_all, "shutdown")
+                previous(signum, frame)
+
+            self._previous[sig] = previous
+            signal.signal(sig, handler)
+
+    def uninstall(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+
+def init_events(app: Quart, settings: Settings) -> None:
+    runtime = EventsRuntime(settings)
+    app.extensions[EXTENSION] = runtime
+    on_signal = StreamsEndOnSignal(runtime.hub)
+
+    @app.before_serving
+    async def start_events() -> None:
+        await runtime.start()
+        on_signal.install()
+
+    @app.after_serving
+    async def stop_events() -> None:
+        on_signal.uninstall()
+        await runtime.stop()
+
+    add_readiness_check(app, "broker", runtime.check)
+
+
+def events() -> EventsRuntime:
+    runtime: EventsRuntime = current_app.extensions[EXTENSION]
+    return runtime
+
+
+async def close_streams(
+    *, session_id: str | None = None, user_id: int | None = None, keep: str = ""
+) -> None:
+    """After a session or a user lost access: end their open streams on every worker."""
+    if session_id is not None:
+        control = Control("revoke-session", session_id)
+    else:
+        control = Control("revoke-user", str(user_id), keep)
+    try:
+        await events().revoke(control)
+    except Unavailable:
+        # The database revocation stands; the streams end at their next reconnect instead.
+        log.warning("could not tell workers to close revoked streams: the broker is down")
