@@ -116,7 +116,14 @@ async def handle_unexpected(error: Exception) -> Response:
     )
 
 
+async def handle_undecodable_body(_error: UnicodeDecodeError) -> Response:
+    # Quart decodes a JSON body strictly before parsing it; bytes that are not UTF-8 are
+    # the client's mistake.
+    return await render_error(400, "bad_request", "Bad request", "The body is not valid UTF-8.")
+
+
 def register_error_handlers(app: Quart) -> None:
+    app.register_error_handler(UnicodeDecodeError, handle_undecodable_body)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(BeaconError, handle_beacon_error)
     app.register_error_handler(Exception, handle_unexpected)

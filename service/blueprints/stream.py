@@ -1,0 +1,310 @@
+"""Live events for signed-in viewers: Server-Sent Events and the polling fallback.
+
+GET /stream/events   Server-Sent Events; `topics=a,b.*` and `types=x,y` filter; resumes after
+                     the `Last-Event-ID` header (or `last_event_id` query)
+WS  /stream/ws       the same filters and resume (`last_event_id`); envelopes as JSON text;
+                     the client may send {"subscribe": [...]} / {"unsubscribe": [...]}
+GET /api/v1/events   polling: `after=<id>` → {"events": [...], "next": <id>} (or "reset": true)
+
+Both need a signed-in session; without one they answer 401 JSON, never a redirect, because
+their callers are scripts (EventSource, fetch), not people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+from quart import (
+    Blueprint,
+    ResponseReturnValue,
+    jsonify,
+    make_response,
+    request,
+    websocket,
+)
+
+from service.auth import current_session
+from service.db.models import LoginSession
+from service.errors import BeaconError, InvalidInput
+from service.events.hub import Closed, Frame, Subscriber
+from service.events.runtime import EventsRuntime, events
+from service.events.topics import (
+    MAX_PATTERNS,
+    BadSubscription,
+    matches,
+    may_see,
+    parse_patterns,
+    parse_types,
+)
+from service.extensions import current_settings
+
+bp = Blueprint("stream", __name__)
+
+RETRY_MS = 3000  # how soon EventSource reconnects after the stream ends
+REPLAY_LIMIT = 10_000  # the furthest back a resuming client is replayed; beyond, `reset`
+POLL_LIMIT = 200
+
+
+class SignInRequired(BeaconError):
+    status = 401
+    code = "unauthorized"
+
+
+async def viewer() -> LoginSession:
+    login_session = await current_session()
+    if login_session is None:
+        raise SignInRequired("Sign in to receive live events.")
+    return login_session
+
+
+def subscription() -> tuple[tuple[str, ...], frozenset[str] | None]:
+    try:
+        return parse_patterns(request.args.get("topics")), parse_types(request.args.get("types"))
+    except BadSubscription as error:
+        raise InvalidInput(str(error)) from None
+
+
+def event_id(raw: str | None, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.lstrip("-").isdigit() or len(raw) > 20 or int(raw) < -1:
+        raise InvalidInput(f"{name} must be an event id (a whole number).")
+    return int(raw)
+
+
+async def backlog(runtime: EventsRuntime, after: int) -> list[Frame] | None:
+    """Frames after `after`: from the ring if it reaches back, else from the bus; None if
+    they cannot all be had (the client must reset rather than silently miss some)."""
+    frames = runtime.hub.recent(after=after)
+    if frames is not None:
+        return frames
+    replayed = await runtime.bus.replay(after=after, limit=REPLAY_LIMIT)
+    if replayed is None or len(replayed) == REPLAY_LIMIT:
+        return None
+    return [Frame.of(event) for event in replayed]
+
+
+def sse_block(event: str, data: dict[str, object], *, retry: bool = False) -> bytes:
+    block = f"event: {event}\ndata: {json.dumps(data)}\n"
+    if retry:
+        block += f"retry: {RETRY_MS}\n"
+    return (block + "\n").encode()
+
+
+@bp.get("/stream/events")
+async def server_sent_events() -> ResponseReturnValue:
+    login_session = await viewer()
+    patterns, types = subscription()
+    last_id = event_id(
+        request.headers.get("Last-Event-ID") or request.args.get("last_event_id"),
+        "Last-Event-ID",
+    )
+    runtime = events()
+    # Subscribe before reading the backlog: whatever arrives meanwhile is buffered, and ids
+    # already sent from the backlog are skipped, so nothing is missed or sent twice.
+    subscriber = runtime.hub.subscribe(
+        user_id=login_session.user_id,
+        is_admin=login_session.user.is_admin,
+        session_id=login_session.id,
+        patterns=patterns,
+        types=types,
+        transport="sse",
+    )
+    try:
+        head = await resume(runtime, subscriber, last_id)
+    except BaseException:
+        runtime.hub.unsubscribe(subscriber)
+        raise
+    heartbeat = current_settings().stream_heartbeat_seconds
+    response = await make_response(
+        sse_body(runtime, subscriber, head, heartbeat),
+        200,
+        {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # Nginx: pass each chunk on at once
+        },
+    )
+    response.timeout = None  # type: ignore[union-attr]  # a stream lasts as long as it is read
+    return response
+
+
+async def resume(runtime: EventsRuntime, subscriber: Subscriber, last_id: int | None) -> bytes:
+    """The first chunk: `retry:`, then the missed events or a `reset`."""
+    head = [f"retry: {RETRY_MS}\n\n".encode()]
+    if last_id is None:
+        return head[0]
+    frames = await backlog(runtime, last_id)
+    if frames is None:
+        head.append(sse_block("reset", {"reason": "resume-point-unavailable"}))
+        return b"".join(head)
+    wanted = [f for f in frames if subscriber.wants(f) and wants_topic(subscriber, f)]
+    head.extend(f.sse for f in wanted)
+    subscriber.sent_id = max([last_id, *(f.id for f in frames)])
+    return b"".join(head)
+
+
+def wants_topic(subscriber: Subscriber, frame: Frame) -> bool:
+    return any(matches(p, frame.topic) for p in subscriber.patterns)
+
+
+async def sse_body(
+    runtime: EventsRuntime, subscriber: Subscriber, head: bytes, heartbeat: float
+) -> AsyncIterator[bytes]:
+    try:
+        yield head
+        while True:
+            try:
+                pending = await subscriber.next(heartbeat)
+            except Closed as closed:
+                yield sse_block("close", {"reason": closed.reason}, retry=True)
+                return
+            if pending is None:
+                yield b": heartbeat\n\n"
+                continue
+            chunk = [sse_block("reset", {"reason": "fell-behind"})] if pending.reset else []
+            chunk.extend(frame.sse for frame in pending.frames)
+            yield b"".join(chunk)
+    finally:
+        runtime.hub.unsubscribe(subscriber)  # at once, on disconnect or cancellation
+
+
+@bp.get("/api/v1/events")
+async def poll() -> ResponseReturnValue:
+    login_session = await viewer()
+    patterns, types = subscription()
+    after = event_id(request.args.get("after"), "after")
+    runtime = events()
+    latest = runtime.hub.latest_id if runtime.hub.latest_id is not None else -1
+    if after is None:  # a new poller starts from now
+        return jsonify(events=[], next=latest)
+    frames = await backlog(runtime, after)
+    if frames is None:
+        return jsonify(events=[], next=latest, reset=True)
+    user, admin = login_session.user_id, login_session.user.is_admin
+    visible = [
+        f
+        for f in frames
+        if (types is None or f.type in types)
+        and may_see(f.scope, user_id=user, is_admin=admin)
+        and any(matches(p, f.topic) for p in patterns)
+    ][:POLL_LIMIT]
+    # Resume after the last event looked at, shown or not, so filtered ones are not re-read.
+    next_id = visible[-1].id if len(visible) == POLL_LIMIT else (frames[-1].id if frames else after)
+    # The frames' JSON is already encoded: splice it in rather than parse and re-encode it.
+    body = '{"events":[' + ",".join(f.text for f in visible) + f'],"next":{next_id}}}'
+    return body, 200, {"Content-Type": "application/json"}
+
+
+# WebSocket close codes: 1001 going away (shutdown), 1008 policy (revoked), 4008 too slow.
+CLOSE_CODES = {"shutdown": 1001, "revoked": 1008, "slow": 4008}
+
+
+def websocket_origin_allowed() -> bool:
+    """Cross-site WebSocket hijacking: a browser always sends Origin; it must be ours."""
+    origin = websocket.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser, so no ambient cookie was borrowed
+    settings = current_settings()
+    scheme = "https" if websocket.scheme in {"wss", "https"} else "http"
+    return origin in {f"{scheme}://{websocket.host}", settings.public_url} or (
+        origin in settings.allowed_origins
+    )
+
+
+@bp.websocket("/stream/ws")
+async def websocket_stream() -> ResponseReturnValue | None:
+    # Refused before the upgrade, as plain HTTP answers.
+    if not websocket_origin_allowed():
+        return jsonify(error="forbidden", message="Cross-site WebSocket refused."), 403
+    login_session = await current_session()
+    if login_session is None:
+        return jsonify(error="unauthorized", message="Sign in to receive live events."), 401
+    try:
+        patterns = parse_patterns(websocket.args.get("topics"))
+        types = parse_types(websocket.args.get("types"))
+        last_id = event_id(websocket.args.get("last_event_id"), "last_event_id")
+    except (BadSubscription, InvalidInput) as error:
+        return jsonify(error="invalid_input", message=str(error)), 422
+    runtime = events()
+    subscriber = runtime.hub.subscribe(
+        user_id=login_session.user_id,
+        is_admin=login_session.user.is_admin,
+        session_id=login_session.id,
+        patterns=patterns,
+        types=types,
+        transport="ws",
+    )
+    try:
+        await websocket.accept()
+        if last_id is not None:
+            frames = await backlog(runtime, last_id)
+            if frames is None:
+                await websocket.send('{"event":"reset","reason":"resume-point-unavailable"}')
+            else:
+                for frame in frames:
+                    if subscriber.wants(frame) and wants_topic(subscriber, frame):
+                        await websocket.send(frame.text)
+                subscriber.sent_id = max([last_id, *(f.id for f in frames)])
+        reader = asyncio.ensure_future(read_commands(runtime, subscriber))
+        try:
+            await write_events(subscriber, current_settings().stream_heartbeat_seconds)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    finally:
+        runtime.hub.unsubscribe(subscriber)
+    return None
+
+
+async def write_events(subscriber: Subscriber, heartbeat: float) -> None:
+    while True:
+        try:
+            pending = await subscriber.next(heartbeat)
+        except Closed as closed:
+            await websocket.close(CLOSE_CODES.get(closed.reason, 1011), closed.reason)
+            return
+        if pending is None:
+            await websocket.send('{"event":"heartbeat"}')
+            continue
+        if pending.reset:
+            await websocket.send('{"event":"reset","reason":"fell-behind"}')
+        for frame in pending.frames:
+            await websocket.send(frame.text)
+
+
+async def read_commands(runtime: EventsRuntime, subscriber: Subscriber) -> None:
+    """Subscribe, unsubscribe and heartbeats from the client; nonsense gets an error reply."""
+    while True:
+        raw = await websocket.receive()
+        try:
+            command = json.loads(raw)
+            if not isinstance(command, dict):
+                raise ValueError("send a JSON object")
+            if "subscribe" in command or "unsubscribe" in command:
+                wanted = changed_topics(subscriber.patterns, command)
+                runtime.hub.resubscribe(subscriber, wanted)
+                await websocket.send(json.dumps({"event": "subscribed", "topics": list(wanted)}))
+        except (ValueError, TypeError, BadSubscription) as error:
+            await websocket.send(json.dumps({"event": "error", "message": str(error)[:200]}))
+
+
+def changed_topics(current: tuple[str, ...], command: dict[str, object]) -> tuple[str, ...]:
+    subscribe, unsubscribe = (
+        pattern_list(command.get(n, [])) for n in ("subscribe", "unsubscribe")
+    )
+    added = parse_patterns(",".join(subscribe)) if subscribe else ()
+    wanted = tuple(p for p in dict.fromkeys([*current, *added]) if p not in set(unsubscribe))
+    if len(wanted) > MAX_PATTERNS:
+        raise BadSubscription(f"subscribe to at most {MAX_PATTERNS} topic patterns")
+    return wanted
+
+
+def pattern_list(items: object) -> list[str]:
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValueError("subscribe and unsubscribe take lists of topic patterns")
+    return items
