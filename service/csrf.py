@@ -84,6 +84,10 @@ def _unmask(token: str) -> bytes | None:
     return bytes(a ^ b for a, b in zip(mask, masked, strict=True))
 
 
+def wants_json_api() -> bool:
+    return request.path.startswith("/api/")
+
+
 def _same_site_origin(origin: str) -> bool:
     own = f"{request.scheme}://{request.host}"
     allowed = current_settings().allowed_origins
@@ -97,8 +101,11 @@ async def check_csrf() -> None:
     view = current_app.view_functions.get(request.endpoint)
     if view is not None and getattr(view, EXEMPT_ATTRIBUTE, False):
         return
-    if "Authorization" in request.headers and not request.cookies:
-        return  # a bearer-token client: nothing ambient for another site to abuse
+    if not request.cookies and ("Authorization" in request.headers or wants_json_api()):
+        # A bearer-token client, or an API call carrying no cookie: nothing ambient for
+        # another site to abuse (the API answers 401 itself). Forms still need a token even
+        # without cookies: a forged sign-in form is login CSRF.
+        return
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         raise CsrfFailed("Cross-site request refused.")
     origin = request.headers.get("Origin")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart, Response, abort, request
+from quart.json.provider import DefaultJSONProvider
 
 from service.config import Settings
 
@@ -34,8 +37,19 @@ SECURITY_HEADERS = {
 HSTS = "max-age=63072000; includeSubDomains"
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """JSON bodies nested past the parser's recursion limit are bad input (400), not a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
+
+
 def register_security(app: Quart, settings: Settings) -> None:
     """Wire the edge: proxy headers first, then the size limit and headers on every response."""
+    app.json = BoundedJSONProvider(app)
     if settings.trusted_proxy_hops:
         # Only the given number of proxies may set client address and scheme; a client
         # cannot forge them past the last trusted hop.
