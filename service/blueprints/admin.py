@@ -12,6 +12,7 @@ from service.auth import current_account, login_required
 from service.db.types import utcnow
 from service.domain import admin
 from service.errors import BeaconError, NotAllowed
+from service.events.runtime import close_streams
 from service.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -74,6 +75,9 @@ async def change_user(user_id: int, action: str) -> ResponseReturnValue:
     except BeaconError as error:
         await flash(error.message, "danger")
     else:
+        if action in {"disable", "revoke-admin", "revoke-sessions"}:
+            # Their open streams end too; a former admin reconnects without admin topics.
+            await close_streams(user_id=user_id)
         await flash("Done.", "success")
     return redirect(url_for("admin.users", q=request.args.get("q", "")))
 

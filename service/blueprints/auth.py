@@ -30,6 +30,7 @@ from service.domain.mail import Mailer, MailNotSent, compose
 from service.domain.sessions import end_session, start_session
 from service.domain.tokens import BadLink, TokenSigner
 from service.errors import BeaconError, Conflict, NotFound, TooManyAttempts
+from service.events.runtime import close_streams
 from service.extensions import current_settings, db
 from service.ratelimit import AUTH_LIMITS, LINK_LIMITS
 from service.redirects import safe_next
@@ -85,6 +86,8 @@ async def start_signed_in(user: User, *, remember: bool) -> None:
             now=utcnow(),
         )
         await session.commit()
+    if previous is not None:
+        await close_streams(session_id=previous.id)
     sign_in(token, remember=remember)
 
 
@@ -175,6 +178,7 @@ async def logout() -> ResponseReturnValue:
         async with db.session() as session:
             await end_session(session, login_session=login_session, now=utcnow())
             await session.commit()
+        await close_streams(session_id=login_session.id)
     sign_out()
     await flash("You are signed out.", "info")
     return redirect(url_for("main.home"))
@@ -267,7 +271,7 @@ async def reset(token: str) -> ResponseReturnValue:
                 await accounts.user_for_reset(session, signer=signer(), token=token)
                 return await render_template("auth/reset_form.html", token=token)
             form = await request.form
-            await accounts.reset_password(
+            user = await accounts.reset_password(
                 session,
                 signer=signer(),
                 token=token,
@@ -280,6 +284,7 @@ async def reset(token: str) -> ResponseReturnValue:
         return await render_template(
             "auth/reset_form.html", token=token, error=error.message
         ), error.status
+    await close_streams(user_id=user.id)
     sign_out()
     await flash("Your password is changed and every other session is signed out.", "success")
     return redirect(url_for("auth.login"))

@@ -16,6 +16,7 @@ from service.db.types import utcnow
 from service.domain import email_change, identities, profile
 from service.domain.accounts import normalize_email
 from service.errors import BeaconError, NotAllowed
+from service.events.runtime import close_streams
 from service.extensions import current_settings, db
 from service.oauth.providers import TITLES
 from service.ratelimit import AUTH_LIMITS
@@ -151,6 +152,7 @@ async def change_password() -> ResponseReturnValue:
             keep_session=me.id,
             now=utcnow(),
         )
+        await close_streams(user_id=me.user_id, keep=me.id)
 
     return await run(action, "Your password is changed; other sessions are signed out.")
 
@@ -162,6 +164,7 @@ async def revoke_session() -> ResponseReturnValue:
         await profile.revoke_session(
             session, user_id=me.user_id, session_id=form.get("session_id", ""), now=utcnow()
         )
+        await close_streams(session_id=form.get("session_id", ""))
 
     return await run(action, "That session is signed out.")
 
@@ -173,6 +176,7 @@ async def revoke_other_sessions() -> ResponseReturnValue:
         await profile.revoke_other_sessions(
             session, user_id=me.user_id, keep_session=me.id, now=utcnow()
         )
+        await close_streams(user_id=me.user_id, keep=me.id)
 
     return await run(action, "Every other session is signed out.")
 
@@ -192,6 +196,7 @@ async def delete_account() -> ResponseReturnValue:
             )
     except BeaconError as error:
         return await settings_page(error=error.message, status=error.status)
+    await close_streams(user_id=login_session.user_id)
     sign_out()
     await flash("Your account is deleted.", "info")
     return redirect(url_for("main.home"))
