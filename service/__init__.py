@@ -7,12 +7,13 @@ from pathlib import Path
 from quart import Quart
 
 from service.auth import register_auth
-from service.blueprints import admin, auth, health, main, oauth
+from service.blueprints import admin, api, auth, health, main, oauth, stream
 from service.blueprints import settings as account_settings
 from service.cli import register_commands
 from service.config import Settings, load_settings
 from service.csrf import register_csrf
 from service.errors import register_error_handlers
+from service.events.runtime import init_events
 from service.extensions import db, init_accounts
 from service.lifespan import register_lifespan
 from service.log import configure_logging, register_request_ids
@@ -36,6 +37,8 @@ def create_app(config: Settings | None = None) -> Quart:
     db.init_app(app, settings)
     init_accounts(app, settings)
     init_oauth(app, settings)
+    init_events(app, settings)
+    api.init_api(app, settings)
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
@@ -43,6 +46,8 @@ def create_app(config: Settings | None = None) -> Quart:
     app.register_blueprint(oauth.bp)
     app.register_blueprint(account_settings.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(stream.bp)
+    app.register_blueprint(api.bp)
 
     register_error_handlers(app)
     register_request_ids(app)  # first, so even a refused request has an id in its log lines

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
+from typing import Any
 
 import click
 from quart import Quart
@@ -13,7 +16,10 @@ from service.db.engine import create_engine, create_sessionmaker
 from service.db.models import User
 from service.db.types import utcnow
 from service.domain import accounts
-from service.errors import BeaconError
+from service.errors import BeaconError, Unavailable
+from service.events.demo import run_demo
+from service.events.envelope import BadEvent
+from service.events.producer import connect_producer
 
 
 def register_commands(app: Quart, settings: Settings) -> None:
@@ -48,6 +54,47 @@ def register_commands(app: Quart, settings: Settings) -> None:
             raise click.ClickException(error.message) from None
         role = "admin" if admin else "user"
         click.echo(f"created {role} {user.email} (id {user.id})")
+
+    register_event_commands(app, settings)
+
+
+def register_event_commands(app: Quart, settings: Settings) -> None:
+    @app.cli.command("publish")
+    @click.argument("topic")
+    @click.argument("event_type", metavar="TYPE")
+    @click.argument("payload", metavar="JSON")
+    @click.option("--key", default=None, help="An optional key (e.g. what the event is about).")
+    def publish(topic: str, event_type: str, payload: str, key: str | None) -> None:
+        """Publish one event to RabbitMQ: TOPIC TYPE '{"json": "object"}'."""
+        try:
+            body = json.loads(payload)
+        except ValueError as error:
+            raise click.BadParameter(f"not JSON: {error}", param_hint="JSON") from None
+        if not isinstance(body, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="JSON")
+        try:
+            asyncio.run(_publish(settings, topic, event_type, body, key))
+        except (BadEvent, Unavailable) as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"published {event_type} to {topic}")
+
+    @app.cli.command("demo-producer")
+    def demo_producer() -> None:
+        """Publish demo events (system metrics, a ticker) until stopped."""
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_demo(settings))
+
+
+async def _publish(
+    settings: Settings, topic: str, event_type: str, payload: dict[str, Any], key: str | None
+) -> None:
+    async with connect_producer(settings) as producer:
+        await producer.publish(topic, event_type, payload, key=key)
+
+
+async def _demo(settings: Settings) -> None:
+    async with connect_producer(settings) as producer:
+        await run_demo(producer)
 
 
 async def _create_user(

@@ -35,3 +35,15 @@ def test_check_config_hides_passwords(app: Quart) -> None:
     result = app.test_cli_runner().invoke(args=["check-config"])
     assert result.exit_code == 0
     assert "configuration OK" in result.output
+
+
+def test_publish_explains_what_it_needs(app: Quart) -> None:
+    runner = app.test_cli_runner()
+    not_json = runner.invoke(args=["publish", "orders", "created", "{oops"])
+    assert not_json.exit_code == 2
+    assert "not JSON" in not_json.output
+    not_object = runner.invoke(args=["publish", "orders", "created", "[1]"])
+    assert "JSON object" in not_object.output
+    in_process = runner.invoke(args=["publish", "orders", "created", '{"order": 1}'])
+    assert in_process.exit_code != 0
+    assert "RabbitMQ" in str(in_process.exception or in_process.output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from service import PROJECT_ROOT
@@ -46,14 +48,19 @@ def fetch(url: str, **kwargs: object) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture
 def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "DATABASE_"))}
-    env.update(
+    yield from launch(
+        tmp_path,
         APP_ENV="production",
         SECRET_KEY="s" * 48,
         DATABASE_URL=sqlite_url,
         MAX_REQUEST_BYTES="2048",
     )
+
+
+def launch(tmp_path: Path, **settings: str) -> Iterator[Server]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "DATABASE_"))}
+    env.update(settings)
     process = subprocess.Popen(
         [
             str(HYPERCORN),
@@ -159,3 +166,61 @@ def test_sigterm_to_the_process_group_still_shuts_down_cleanly(server: Server) -
     output, _ = server.process.communicate(timeout=15)
     assert server.process.returncode == 0
     assert '"message": "Beacon stopped"' in output
+
+
+def test_sigterm_ends_open_streams_with_a_retry_hint_then_exits(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Streams never finish by themselves: they must be ended before hypercorn's graceful
+    timeout, with `retry:` so browsers come back to another instance."""
+    launched = launch(tmp_path, APP_ENV="development", SECRET_KEY="s" * 48, DATABASE_URL=sqlite_url)
+    server = next(launched)
+    try:
+        make_user = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "quart"),
+                "--app",
+                "service",
+                "create-user",
+                "ada@example.com",
+                "--password-stdin",
+                "--verified",
+            ],
+            input="correct horse battery\n",
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "DATABASE_URL": sqlite_url, "APP_ENV": "development"},
+            cwd=tmp_path,
+        )
+        assert make_user.returncode == 0, make_user.stderr
+        with httpx2.Client(base_url=server.base_url, timeout=10) as browser:
+            page = browser.get("/auth/login").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert token
+            signed = browser.post(
+                "/auth/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                },
+            )
+            assert signed.status_code == 302
+            with browser.stream("GET", "/stream/events") as stream:
+                chunks = stream.iter_bytes()
+                assert b"retry:" in next(chunks)
+                started = time.monotonic()
+                server.process.send_signal(signal.SIGTERM)
+                rest = b"".join(chunks)
+            ended_after = time.monotonic() - started
+        assert b"event: close" in rest
+        assert b'"shutdown"' in rest
+        assert b"retry:" in rest
+        assert ended_after < 2  # not cut at hypercorn's 5 s graceful timeout
+        output, _ = server.process.communicate(timeout=15)
+        assert server.process.returncode == 0
+        assert "Task was destroyed" not in output
+    finally:
+        for _ in launched:
+            pass
