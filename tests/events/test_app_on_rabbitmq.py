@@ -13,6 +13,7 @@ from quart import Quart
 
 from service import create_app
 from service.config import Settings
+from service.events.envelope import Event
 from service.events.rabbitmq import RabbitBus
 from service.events.runtime import EventsRuntime
 from tests.accounts import create_user, post, signed_in
@@ -185,3 +186,99 @@ async def test_publish_answers_503_while_the_broker_is_down(sqlite_url: str) -> 
         )
         assert response.status_code == 503
         assert "error" in await response.get_json()
+
+
+async def rabbitmqctl(*args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+
+
+async def test_broker_restart_mid_stream_leaves_no_silent_gap(
+    settings_for: Settings, names: dict[str, str]
+) -> None:
+    """`rabbitmqctl stop_app` / `start_app` while events flow: every event the API accepted
+    reaches the open stream exactly once, in order, and /readyz recovers."""
+    app = worker(settings_for, names)
+    await create_user(app)
+    accepted: list[int] = []
+    under_way = asyncio.Event()  # a few events are through: time to pull the plug
+
+    async def keep_publishing(count: int) -> None:
+        client = app.test_client()
+        for n in range(count):
+            while True:  # a producer retries what the API refused (503) while the broker is away
+                response = await client.post(
+                    "/api/v1/events",
+                    json={"topic": "ticker", "type": "tick", "payload": {"n": n}},
+                    headers={"Authorization": f"Bearer {PRODUCER_TOKEN}"},
+                )
+                if response.status_code == 202:
+                    accepted.append(n)
+                    if len(accepted) == 5:
+                        under_way.set()
+                    break
+                assert response.status_code == 503
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
+
+    async with app.test_app():
+        await ready(app)
+        client = await signed_in(app)
+        try:
+            async for stream in open_stream(client):
+                await asyncio.sleep(0.1)
+                publisher = asyncio.create_task(keep_publishing(40))
+                await asyncio.wait_for(under_way.wait(), 10)
+                await rabbitmqctl("stop_app")
+                assert (await app.test_client().get("/readyz")).status_code == 503
+                await asyncio.sleep(1)
+                await rabbitmqctl("start_app")
+                await rabbitmqctl("await_startup")
+                async with asyncio.timeout(10):  # ready again soon after the broker is back
+                    await ready(app)
+                await asyncio.wait_for(publisher, 60)
+                blocks = []
+                async with asyncio.timeout(20):
+                    while len(blocks) < len(accepted):
+                        blocks += await stream.blocks(1)
+        finally:
+            await rabbitmqctl("start_app")  # never leave the shared broker stopped
+        assert "reset" not in [b["event"] for b in blocks]
+        received = [json.loads(b["data"])["payload"]["n"] for b in blocks]
+        assert received == accepted == list(range(40))
+        assert ids(blocks) == sorted(set(ids(blocks)))  # ordered, no duplicate
+
+
+async def test_cli_publish_reaches_the_stream(settings_for: Settings) -> None:
+    """`quart --app service publish` on the real topology (beacon.events)."""
+    app = create_app(settings_for)
+    key = f"cli-{uuid4().hex}"
+    listener = RabbitBus(settings_for)
+    await listener.start()
+    try:
+        received: asyncio.Queue[Event] = asyncio.Queue()
+
+        async def listen() -> None:
+            async for event in listener.events(after=None):
+                if event.key == key:
+                    received.put_nowait(event)
+
+        task = asyncio.create_task(listen())
+        for _ in range(200):  # subscribed before anything is published
+            if listener.health() == "ok" and listener._running:
+                break
+            await asyncio.sleep(0.05)
+        result = await asyncio.to_thread(
+            app.test_cli_runner().invoke,
+            args=["publish", "orders", "created", '{"order": 9}', "--key", key],
+        )
+        assert result.exit_code == 0, result.output
+        assert "published created to orders" in result.output
+        event = await asyncio.wait_for(received.get(), 10)
+        assert (event.topic, event.type, event.payload) == ("orders", "created", {"order": 9})
+        task.cancel()
+    finally:
+        await listener.close()
