@@ -3,6 +3,7 @@
 POST /api/v1/events   publish an event: admins (session cookie + CSRF token) or producers
                       (`Authorization: Bearer <PRODUCER_TOKEN>`)
 GET  /api/v1/events   the polling transport (service/blueprints/stream.py)
+GET  /api/v1/stats    this worker's stream statistics (administrators)
 """
 
 from __future__ import annotations
@@ -104,6 +105,37 @@ async def publish_event(data: PublishRequest) -> tuple[Published, int]:
         raise InvalidInput(str(error)) from None
     await events().bus.publish(event)
     return Published(accepted=True, topic=data.topic, type=data.type), 202
+
+
+class StreamStats(BaseModel):
+    connections: dict[str, int]
+    subscribers: int
+    subscribers_per_topic: dict[str, int]
+    consumed: int
+    delivered: int
+    dropped: int
+    slow_disconnects: int
+    consumer_lag_ms: int | None
+    latest_id: int | None
+    broker: str
+
+
+@bp.get("/stats")
+@validate_response(StreamStats)
+async def stream_stats() -> StreamStats:
+    """This worker's stream statistics.
+
+    Connections by transport, subscribers per topic pattern, events consumed from the bus,
+    frames delivered and dropped, slow clients cut off, consumer lag (now minus the newest
+    event's timestamp) and the broker's state. Administrators only.
+    """
+    login_session = await current_session()
+    if login_session is None:
+        raise Unauthenticated("Sign in as an administrator.")
+    if not login_session.user.is_admin:
+        raise NotAllowed("Only administrators see stream statistics.")
+    runtime = events()
+    return StreamStats.model_validate({**runtime.hub.stats(), "broker": runtime.bus.health()})
 
 
 class ApiOnly(OpenAPIProvider):

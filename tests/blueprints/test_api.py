@@ -126,3 +126,20 @@ async def test_the_openapi_document_describes_the_api_only(client: QuartClient) 
     assert "/api/v1/events" in document["paths"]
     assert set(document["paths"]["/api/v1/events"]) >= {"post"}
     assert not [p for p in document["paths"] if not p.startswith("/api/v1/")]
+
+
+async def test_stream_statistics_are_for_admins(app: Quart, client: QuartClient) -> None:
+    assert (await client.get("/api/v1/stats")).status_code == 401
+    await create_user(app)
+    me = await signed_in(app)
+    assert (await me.get("/api/v1/stats")).status_code == 403
+    async with app.app_context(), db.session() as session:
+        await session.execute(update(User).values(is_admin=True))
+        await session.commit()
+    await client.post("/api/v1/events", json=EVENT, headers=bearer())
+    await consumed(app)
+    stats = await (await me.get("/api/v1/stats")).get_json()
+    assert stats["consumed"] == 1
+    assert stats["broker"] == "ok"
+    assert stats["subscribers"] == 0
+    assert stats["consumer_lag_ms"] >= 0
