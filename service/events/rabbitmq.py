@@ -85,7 +85,7 @@ BACKOFF_MAX = 5.0  # ... up to here: back within seconds of the broker, as /read
 RECONNECT_FIRST = 0.25
 REPLAY_FIRST_WAIT = 0.5  # a replay's first message, the event at `after`, comes in ms if it exists
 REPLAY_IDLE = 0.3  # no further message for this long: the end of the stream
-REPLAY_BUDGET = 5.0  # a replay returns what it has after this long
+REPLAY_BUDGET = 5.0  # a replay that has not reached the end by then answers None (reset)
 RESUME_MARGIN = timedelta(seconds=2)  # stream timestamps are whole seconds, clocks drift a little
 SEGMENT_MAX_BYTES = 500_000_000  # RabbitMQ's default segment size
 CONTROL_MAX_BYTES = 4096
@@ -453,7 +453,8 @@ class RabbitBus:
         `after` is not in the stream (removed, or from a stream since recreated): both None.
         Stops at `limit`, at the offset this bus's events() iterator has reached (the hub has
         those events, and newer ones reach it live), or when the stream stays quiet for
-        REPLAY_IDLE seconds: its end. Unavailable when the broker is.
+        REPLAY_IDLE seconds: its end. None, too, when REPLAY_BUDGET runs out before that (a
+        partial answer would be a silent gap). Unavailable when the broker is.
         """
         if limit <= 0:
             return []
@@ -473,10 +474,16 @@ class RabbitBus:
             async with self._consumer(connection, open_stream, prefetch=prefetch) as inbox:
                 wait = REPLAY_FIRST_WAIT
                 while len(events) < limit:
+                    remaining = deadline - loop.time()
                     try:
-                        async with asyncio.timeout(min(wait, deadline - loop.time())):
+                        async with asyncio.timeout(min(wait, max(remaining, 0))):
                             message = await inbox.get()
                     except TimeoutError:
+                        if wait > remaining:
+                            # Out of time, not at the end: a partial answer would be a silent
+                            # gap, so the client resets instead.
+                            log.warning("replay after %d ran out of time; clients reset", after)
+                            return None
                         break
                     if message is None:
                         raise Unavailable("The message broker went away. Try again soon.")

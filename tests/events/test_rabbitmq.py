@@ -287,6 +287,27 @@ async def test_replay_stops_where_the_live_consumer_is(make_bus: BusFactory) -> 
     assert time.monotonic() - started < 0.25  # no waiting for a quiet stream
 
 
+async def test_a_replay_out_of_time_answers_none_not_a_partial_list(
+    make_bus: BusFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = make_bus()
+    await bus.start()
+    reader = await reading(bus.events(after=None), bus)
+    await publish(bus, 50)
+    published = ids(await reader.take(50))
+    await reader.stop()
+    # As if the stream were huge: each message takes 20 ms, the budget ends after a few.
+    real_offset = rabbitmq.stream_offset
+
+    def slow_offset(message: aio_pika.abc.AbstractIncomingMessage) -> int | None:
+        time.sleep(0.02)
+        return real_offset(message)
+
+    monkeypatch.setattr(rabbitmq, "stream_offset", slow_offset)
+    monkeypatch.setattr(rabbitmq, "REPLAY_BUDGET", 0.2)
+    assert await bus.replay(after=published[0], limit=100) is None
+
+
 async def test_replay_says_none_once_retention_removed_the_events(
     make_bus: BusFactory,
     raw: aio_pika.abc.AbstractChannel,
