@@ -3,8 +3,9 @@
 The rules that keep accounts safe live here:
 - an identity is the provider's subject, never its email;
 - an existing account is matched by email only when the provider vouches for the address;
-- an account matched that way whose own address was never verified loses its password,
-  since whoever set it never proved they own the address (pre-registration takeover);
+- an account matched that way whose own address was never verified loses its password, its
+  linked providers and its sessions, since whoever set them up never proved they own the
+  address (pre-registration takeover);
 - an account always keeps at least one way to sign in.
 """
 
@@ -123,10 +124,13 @@ async def _matched_by_email(
     if user is None:
         return None
     if user.email_verified_at is None:
-        # Someone signed up with this address and a password but never proved it was theirs;
-        # the provider now has. That password (perhaps an attacker's) must not keep working.
+        # Someone signed up with this address but never proved it was theirs; the provider
+        # now has. Whatever that someone set up to get back in (perhaps an attacker's
+        # password, or their own linked provider) must stop working.
         user.password_hash = None
         user.email_verified_at = now
+        for identity in await _identities(session, user.id):
+            await queries.delete_identity(session, identity_id=identity.id)
         await queries.revoke_login_sessions(session, user_id=user.id, now=now)
         await queries.insert_audit_event(
             session,

@@ -641,3 +641,44 @@ def test_apple_needs_its_team_key_id_and_a_real_key(sqlite_url: str) -> None:
         database_url=sqlite_url, **ids, **{**apple, "oauth_apple_client_secret": one_line}
     )
     assert settings.oauth_providers == ("apple",)
+
+
+async def test_a_squatters_linked_provider_is_removed_with_its_password(
+    sqlite_url: str, loopback: LoopbackProvider
+) -> None:
+    """Pre-registration takeover: without verification, someone registers the victim's
+    address and links their own GitHub. When the owner proves the address through Google,
+    the squatter's way back in must go too."""
+    app = create_app(make_settings(database_url=sqlite_url, require_email_verification=False))
+    install(app, loopback, "github")
+    install(app, loopback, "google")
+    async with app.test_app():
+        squatter = app.test_client()
+        registered = await squatter.post(
+            "/auth/register",
+            form={
+                "csrf_token": await token(squatter, "/auth/register"),
+                "email": "grace@example.com",
+                "password": PASSWORD,
+            },
+        )
+        assert registered.status_code == 302  # signed in at once: verification is off
+        owner_person = loopback.person
+        loopback.person = replace(owner_person, subject="person-66", email="mallory@example.com")
+        linked = await through_provider(squatter, await post(squatter, "/auth/oauth/github/link"))
+        assert linked.status_code == 302
+        victim_account = await user_by_email(app, "grace@example.com")
+        assert victim_account is not None
+        assert await identities(app) == [(victim_account.id, "github", "66")]
+
+        loopback.person = owner_person  # the real owner of grace@example.com, via Google
+        assert (await sign_in_with(app.test_client(), "google")).status_code == 302
+        assert await identities(app) == [(victim_account.id, "google", "person-1")]
+        assert not await is_signed_in(squatter)
+
+        loopback.person = replace(owner_person, subject="person-66", email="mallory@example.com")
+        attacker = app.test_client()
+        assert (await sign_in_with(attacker, "github")).status_code == 302
+        mallory = await user_by_email(app, "mallory@example.com")
+        assert mallory is not None
+        assert mallory.id != victim_account.id  # GitHub now leads to a new, separate account
