@@ -221,3 +221,20 @@ async def insert_identity(session: AsyncSession, **values: Any) -> OAuthIdentity
 
 async def delete_identity(session: AsyncSession, *, identity_id: int) -> None:
     await session.execute(delete(OAuthIdentity).where(OAuthIdentity.id == identity_id))
+
+
+async def select_session_rights(
+    session: AsyncSession, *, session_ids: list[str], now: datetime
+) -> dict[str, bool]:
+    """For the given session ids, those still live (user active): id -> the user's is_admin."""
+    rows = await session.execute(
+        select(LoginSession.id, User.is_admin)
+        .join(LoginSession.user)
+        .where(
+            LoginSession.id.in_(session_ids),
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now,
+            User.is_active,
+        )
+    )
+    return {session_id: bool(is_admin) for session_id, is_admin in rows}

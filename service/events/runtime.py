@@ -8,7 +8,6 @@ second task applies control messages (revocations). On shutdown every stream is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import signal
@@ -20,6 +19,8 @@ from typing import Any
 from quart import Quart, current_app
 
 from service.config import Settings
+from service.db.queries import select_session_rights
+from service.db.types import utcnow
 from service.errors import Unavailable
 from service.events.bus import Bus, Control
 from service.events.demo import run_demo
@@ -32,6 +33,13 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "events"
 RESTART_DELAY_MAX = 10.0
+# Control messages close revoked streams at once; this sweep is the safety net for any that
+# never arrive (broker down, a worker reconnecting) and for sessions that simply expire.
+REVALIDATE_SECONDS = 30.0
+REVALIDATE_BATCH = 500
+
+# Which of these session ids are still live: id -> the user's is_admin.
+RightsLoader = Callable[[list[str]], Awaitable[dict[str, bool]]]
 
 
 class BrokerNotReady(Exception):
@@ -47,8 +55,11 @@ def make_bus(settings: Settings) -> Bus:
 
 
 class EventsRuntime:
-    def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus | None = None, rights: RightsLoader | None = None
+    ) -> None:
         self.settings = settings
+        self._rights = rights
         self.bus = bus or make_bus(settings)
         self.hub = Hub(
             ring_size=settings.stream_replay_events,
@@ -64,18 +75,20 @@ class EventsRuntime:
             asyncio.create_task(self._keep_running("consumer", self._consume)),
             asyncio.create_task(self._keep_running("controls", self._apply_controls)),
         ]
+        if self._rights is not None:
+            self._tasks.append(asyncio.create_task(self._keep_running("sweep", self._sweep)))
         if self.settings.runs_demo_producer:
             producer = Producer(self.bus, max_bytes=self.settings.event_max_bytes)
-            self._tasks.append(asyncio.create_task(run_demo(producer)))
+            demo = self._keep_running("demo producer", lambda: run_demo(producer))
+            self._tasks.append(asyncio.create_task(demo))
 
     async def stop(self) -> None:
         self.hub.close_all("shutdown")
         await asyncio.sleep(0)  # let writers send their final `retry:` before the bus goes
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Whatever a task ended with, the bus still closes.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.bus.close()
 
@@ -85,8 +98,38 @@ class EventsRuntime:
             raise BrokerNotReady(state if state != "ok" else "consumer not running")
 
     async def revoke(self, control: Control) -> None:
-        """Close matching streams on every worker (this one included, through the bus)."""
+        """Close matching streams here at once, then on every other worker through the bus."""
+        self.apply(control)
         await self.bus.publish_control(control)
+
+    def apply(self, control: Control) -> None:
+        if control.kind == "revoke-session":
+            self.hub.close_where("revoked", session_id=control.value)
+        elif control.value.isdigit():
+            self.hub.close_where("revoked", user_id=int(control.value), keep=control.keep)
+
+    async def revalidate(self) -> int:
+        """Close streams whose session ended (revoked, expired, user disabled) or whose user
+        lost admin rights since they connected; returns how many were closed."""
+        if self._rights is None:
+            return 0
+        subscribers = list(self.hub.subscribers)
+        session_ids = sorted({s.session_id for s in subscribers})
+        live: dict[str, bool] = {}
+        for start in range(0, len(session_ids), REVALIDATE_BATCH):
+            live.update(await self._rights(session_ids[start : start + REVALIDATE_BATCH]))
+        closed = 0
+        for subscriber in subscribers:
+            is_admin = live.get(subscriber.session_id)
+            if is_admin is None or (subscriber.is_admin and not is_admin):
+                subscriber.close("revoked")
+                closed += 1
+        return closed
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(REVALIDATE_SECONDS)
+            await self.revalidate()
 
     async def _consume(self) -> None:
         after = self.hub.latest_id
@@ -99,10 +142,7 @@ class EventsRuntime:
 
     async def _apply_controls(self) -> None:
         async for control in self.bus.controls():
-            if control.kind == "revoke-session":
-                self.hub.close_where("revoked", session_id=control.value)
-            elif control.value.isdigit():
-                self.hub.close_where("revoked", user_id=int(control.value), keep=control.keep)
+            self.apply(control)
 
     async def _keep_running(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
         """A consumer must never die: restart it after anything unexpected, with backoff."""
@@ -158,7 +198,11 @@ class StreamsEndOnSignal:
 
 
 def init_events(app: Quart, settings: Settings) -> None:
-    runtime = EventsRuntime(settings)
+    async def rights(session_ids: list[str]) -> dict[str, bool]:
+        async with app.extensions["db"].sessions() as session:
+            return await select_session_rights(session, session_ids=session_ids, now=utcnow())
+
+    runtime = EventsRuntime(settings, rights=rights)
     app.extensions[EXTENSION] = runtime
     on_signal = StreamsEndOnSignal(runtime.hub)
 
@@ -189,7 +233,7 @@ async def close_streams(
     else:
         control = Control("revoke-user", str(user_id), keep)
     try:
-        await events().revoke(control)
+        await events().revoke(control)  # closes this worker's streams even if this fails
     except Unavailable:
         # The database revocation stands; the streams end at their next reconnect instead.
         log.warning("could not tell workers to close revoked streams: the broker is down")

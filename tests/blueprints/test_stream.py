@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from quart.testing.connections import TestHTTPConnection as HTTPConnection
 from quart.typing import TestClientProtocol as QuartClient
 from sqlalchemy import update
 
-from service.db.models import User
+from service.db.models import LoginSession, User
+from service.db.types import utcnow
+from service.errors import Unavailable
 from service.events.envelope import draft
 from service.events.runtime import EventsRuntime
 from service.extensions import db
@@ -287,4 +290,46 @@ async def test_a_disabled_user_stops_receiving_at_once(app: Quart) -> None:
         await asyncio.sleep(0.05)
         disabled = await post(admin, "/admin/users/2/disable")
         assert disabled.status_code == 302
+        assert await closed_reason(stream) == "revoked"
+
+
+async def test_the_sweep_closes_streams_whose_access_ended_without_a_message(app: Quart) -> None:
+    """The safety net when a control message never arrives (broker down, worker
+    reconnecting) and for sessions that expire: revoked, expired, disabled, demoted."""
+    await create_user(app, "root@example.com")
+    await create_user(app)
+    async with app.app_context(), db.session() as session:
+        await session.execute(
+            update(User).where(User.email == "root@example.com").values(is_admin=True)
+        )
+        await session.commit()
+    admin, me = await signed_in(app, "root@example.com"), await signed_in(app)
+    async for admin_stream in open_stream(admin):
+        async for my_stream in open_stream(me):
+            await asyncio.sleep(0.05)
+            assert await runtime(app).revalidate() == 0  # everyone still allowed
+            async with app.app_context(), db.session() as session:
+                await session.execute(update(User).values(is_admin=False))  # no message sent
+                await session.execute(
+                    update(LoginSession)
+                    .where(LoginSession.user_id == 2)
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
+                )
+                await session.commit()
+            assert await runtime(app).revalidate() == 2
+            assert await closed_reason(admin_stream) == "revoked"  # demoted
+            assert await closed_reason(my_stream) == "revoked"  # expired
+
+
+async def test_revocation_closes_local_streams_even_with_the_broker_down(app: Quart) -> None:
+    await create_user(app)
+    me = await signed_in(app)
+
+    async def broker_down(_control: object) -> None:
+        raise Unavailable("The message broker is not reachable.")
+
+    runtime(app).bus.publish_control = broker_down  # type: ignore[method-assign]
+    async for stream in open_stream(me):
+        await asyncio.sleep(0.05)
+        assert (await post(me, "/auth/logout")).status_code == 302
         assert await closed_reason(stream) == "revoked"
