@@ -178,8 +178,8 @@ async def poll() -> ResponseReturnValue:
     patterns, types = subscription()
     after = event_id(request.args.get("after"), "after")
     runtime = events()
-    latest = runtime.hub.latest_id if runtime.hub.latest_id is not None else -1
-    if after is None:  # a new poller starts from now
+    latest = runtime.hub.latest_id  # None until this worker has seen an event
+    if after is None:  # a new poller starts from now (null: ask again, nothing yet)
         return jsonify(events=[], next=latest)
     frames = await backlog(runtime, after)
     if frames is None:

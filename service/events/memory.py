@@ -1,13 +1,16 @@
 """The in-process bus: the embedded default, for one worker.
 
-It numbers events itself from 0, like a RabbitMQ stream's offsets, and keeps the most recent
-ones for resuming clients. Events published here reach only this process, so with several
+It numbers events itself, consecutively from the microseconds since the epoch at start-up, so
+an id from before a restart is always older than anything it has: a client resuming with one
+gets a `reset`, never a silent jump into unrelated events. It keeps the most recent events for
+resuming clients. Events published here reach only this process, so with several
 workers (or machines) use RabbitMQ.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -19,9 +22,10 @@ RETENTION_EVENTS = 10_000
 
 
 class MemoryBus:
-    def __init__(self, *, retention: int = RETENTION_EVENTS) -> None:
+    def __init__(self, *, retention: int = RETENTION_EVENTS, first_id: int | None = None) -> None:
         self._log: deque[Event] = deque(maxlen=retention)
-        self._next_id = 0
+        # Below 2**53 for centuries: JavaScript clients read ids as exact numbers.
+        self._next_id = time.time_ns() // 1000 if first_id is None else first_id
         self._event_listeners: set[asyncio.Queue[Event | None]] = set()
         self._control_listeners: set[asyncio.Queue[Control | None]] = set()
         self._closed = False

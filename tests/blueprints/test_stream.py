@@ -19,11 +19,18 @@ from service.db.models import LoginSession, User
 from service.db.types import utcnow
 from service.errors import Unavailable
 from service.events.envelope import draft
+from service.events.memory import MemoryBus
 from service.events.runtime import EventsRuntime
 from service.extensions import db
 from tests.accounts import PASSWORD, create_user, post, signed_in
 
 pytestmark = pytest.mark.usefixtures("running_app")
+
+
+@pytest.fixture(autouse=True)
+def ids_from_zero(app: Quart) -> None:
+    """Readable ids in these tests; the app's own bus numbers from the time it started."""
+    app.extensions["events"].bus = MemoryBus(first_id=0)
 
 
 def runtime(app: Quart) -> EventsRuntime:

@@ -15,7 +15,7 @@ def test_system_metrics_are_measured() -> None:
 
 
 async def test_one_round_publishes_metrics_and_ticks() -> None:
-    bus = MemoryBus()
+    bus = MemoryBus(first_id=0)
     await run_demo(Producer(bus, max_bytes=65536), rounds=1)
     events = await bus.replay(after=-1, limit=100) or []
     assert [e.topic for e in events] == ["metrics.system"] + ["ticker"] * 4

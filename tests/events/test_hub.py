@@ -154,10 +154,19 @@ def test_ring_serves_resume_only_when_it_reaches_back() -> None:
 
 
 async def test_memory_bus_numbers_replays_and_resets() -> None:
-    bus = MemoryBus(retention=5)
+    bus = MemoryBus(retention=5, first_id=0)
     for i in range(8):
         await bus.publish(draft("ticker", "tick", {"n": i}, max_bytes=1000))
     assert [e.id for e in await bus.replay(after=4, limit=10) or []] == [5, 6, 7]
     assert await bus.replay(after=1, limit=10) is None  # 2 fell out of retention
     assert await bus.replay(after=8, limit=10) is None  # from the future (a restart)
     assert await bus.replay(after=7, limit=10) == []
+
+
+async def test_memory_bus_ids_from_before_a_restart_reset() -> None:
+    before = MemoryBus(first_id=0)
+    await before.publish(draft("ticker", "tick", {}, max_bytes=1000))
+    after_restart = MemoryBus()  # numbered from the time it started
+    for _ in range(3):
+        await after_restart.publish(draft("ticker", "tick", {}, max_bytes=1000))
+    assert await after_restart.replay(after=0, limit=10) is None  # reset, not a silent jump
