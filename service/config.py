@@ -198,6 +198,13 @@ class Settings(BaseSettings):
                     f"SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} "
                     "characters when APP_ENV=production (./setup.sh configure writes one)"
                 )
+            token = self.producer_token.get_secret_value()
+            if token and (token.lower() in KNOWN_BAD_SECRETS or len(token) < MIN_SECRET_LENGTH):
+                # It may publish to any topic, `admin` and every `user.<id>` included.
+                raise ValueError(
+                    f"PRODUCER_TOKEN must be empty (off) or a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters when APP_ENV=production"
+                )
         return self
 
     @model_validator(mode="after")
@@ -219,9 +226,13 @@ class Settings(BaseSettings):
         return self.oauth_apple_client_secret.get_secret_value().replace("\\n", "\n")
 
     @property
+    def uses_memory_bus(self) -> bool:
+        return self.broker_url == "memory://"
+
+    @property
     def runs_demo_producer(self) -> bool:
         if self.demo_producer == "auto":
-            return self.broker_url == "memory://"
+            return self.uses_memory_bus
         return self.demo_producer == "on"
 
     @property

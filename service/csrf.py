@@ -9,8 +9,8 @@ No maintained CSRF library supports Quart 0.22, so this is a small one:
 - POST, PUT, PATCH and DELETE must carry a token that unmasks to the session's secret, and must
   not come from another site (`Sec-Fetch-Site: cross-site`, or an `Origin` that is neither this
   site nor an allowed origin);
-- views marked `@csrf_exempt` (the OAuth form_post callback, protected by `state`) and requests
-  authenticated by a bearer token alone (no browser sends one by itself) are skipped.
+- views marked `@csrf_exempt` (the OAuth form_post callback, protected by `state`) and API
+  calls that carry no cookie at all (producers with a bearer token) are skipped.
 """
 
 from __future__ import annotations
@@ -101,10 +101,11 @@ async def check_csrf() -> None:
     view = current_app.view_functions.get(request.endpoint)
     if view is not None and getattr(view, EXEMPT_ATTRIBUTE, False):
         return
-    if not request.cookies and ("Authorization" in request.headers or wants_json_api()):
-        # A bearer-token client, or an API call carrying no cookie: nothing ambient for
-        # another site to abuse (the API answers 401 itself). Forms still need a token even
-        # without cookies: a forged sign-in form is login CSRF.
+    if not request.cookies and wants_json_api():
+        # An API call with no cookie (a producer with its bearer token): nothing ambient for
+        # another site to abuse, and the API answers 401 itself. Forms need a token even
+        # without cookies (a forged sign-in form is login CSRF), and so does anything with
+        # an Authorization header a browser may add by itself (HTTP Basic).
         return
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         raise CsrfFailed("Cross-site request refused.")

@@ -37,6 +37,13 @@ class InvalidInput(BeaconError):
     code = "invalid_input"
 
 
+class Unauthenticated(BeaconError):
+    """No session (or no valid token) where one is needed: 401, never a redirect."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class NotAllowed(BeaconError):
     status = 403
     code = "forbidden"

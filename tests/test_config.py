@@ -12,6 +12,7 @@ from dotenv import dotenv_values
 
 from service import PROJECT_ROOT
 from service.config import ConfigError, Settings, load_settings
+from tests.conftest import make_settings
 
 
 def test_defaults_answer_the_deployer_questions() -> None:
@@ -199,3 +200,11 @@ def test_unreadable_env_file_is_a_one_line_error(tmp_path: Path) -> None:
     env_file.write_bytes(b"APP_NAME=\xff\xfe\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(env_file=env_file)
+
+
+def test_production_refuses_a_weak_producer_token() -> None:
+    strong = {"app_env": "production", "secret_key": "k" * 40}
+    with pytest.raises(ConfigError, match="PRODUCER_TOKEN"):
+        make_settings(**strong, producer_token="short")
+    assert make_settings(**strong, producer_token="").producer_token.get_secret_value() == ""
+    assert make_settings(**strong, producer_token="p" * 40).producer_token

@@ -27,7 +27,7 @@ from werkzeug.routing import Rule
 
 from service.auth import current_session
 from service.config import Settings
-from service.errors import BeaconError, InvalidInput, NotAllowed, render_error
+from service.errors import InvalidInput, NotAllowed, Unauthenticated, render_error
 from service.events.envelope import BadEvent, EventType, Key, Topic, describe, draft
 from service.events.runtime import events
 from service.extensions import current_settings
@@ -36,11 +36,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class Unauthenticated(BeaconError):
-    status = 401
-    code = "unauthorized"
 
 
 class PublishRequest(BaseModel):
@@ -55,7 +50,7 @@ class PublishRequest(BaseModel):
     timestamp: datetime | None = None
 
 
-class Published(BaseModel):
+class Accepted(BaseModel):
     accepted: bool
     topic: str
     type: str
@@ -85,8 +80,8 @@ def producer_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[
 @bp.post("/events")
 @producer_required
 @validate_request(PublishRequest)
-@validate_response(Published, 202)
-async def publish_event(data: PublishRequest) -> tuple[Published, int]:
+@validate_response(Accepted, 202)
+async def publish_event(data: PublishRequest) -> tuple[Accepted, int]:
     """Publish an event.
 
     Fans out to every signed-in viewer allowed to see its topic. Returns once the broker has
@@ -104,7 +99,7 @@ async def publish_event(data: PublishRequest) -> tuple[Published, int]:
     except BadEvent as error:
         raise InvalidInput(str(error)) from None
     await events().bus.publish(event)
-    return Published(accepted=True, topic=data.topic, type=data.type), 202
+    return Accepted(accepted=True, topic=data.topic, type=data.type), 202
 
 
 class StreamStats(BaseModel):

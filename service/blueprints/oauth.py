@@ -8,7 +8,6 @@ POST unlink    remove it, unless it is the account's last way in
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from quart import Blueprint, ResponseReturnValue, flash, redirect, request, url_for
@@ -21,6 +20,7 @@ from service.config import OAUTH_PROVIDERS
 from service.csrf import csrf_exempt
 from service.db.types import utcnow
 from service.domain import identities
+from service.domain.sessions import signed_in_recently
 from service.errors import BeaconError, NotFound
 from service.extensions import current_settings, db
 from service.oauth import oauth_client, oauth_clients, transactions
@@ -31,8 +31,6 @@ from service.redirects import safe_next
 
 bp = Blueprint("oauth", __name__, url_prefix="/auth/oauth")
 
-# Linking changes how the account can be entered, so it needs a fresh proof of identity.
-RECENT_SIGN_IN = timedelta(minutes=10)
 # What a provider may send back to the callback; anything else is ignored.
 CALLBACK_FIELDS = ("code", "state", "error", "error_description", "user")
 
@@ -78,7 +76,7 @@ async def callback(provider: str) -> ResponseReturnValue:
 async def link(provider: str) -> ResponseReturnValue:
     client = oauth_client(provider)
     login_session = await signed_in()
-    if utcnow() - login_session.created_at > RECENT_SIGN_IN:
+    if not signed_in_recently(login_session, now=utcnow()):
         await flash(f"To link {client.provider.title}, first confirm it is you: sign in again.")
         return redirect(url_for("auth.login", next=url_for("settings.index")))
     return await to_provider(

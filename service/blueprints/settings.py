@@ -99,7 +99,11 @@ async def change_email() -> ResponseReturnValue:
             form.get("email", ""), test_environment=current_settings().app_env != "production"
         )
         change = await email_change.request_change(
-            session, user_id=me.user_id, new_email=new_email, password=form.get("password", "")
+            session,
+            login_session=me,
+            new_email=new_email,
+            password=form.get("password", ""),
+            now=utcnow(),
         )
         await mail_change_request(change)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 
 from quart import (
@@ -28,14 +29,12 @@ from quart import (
 
 from service.auth import current_session
 from service.db.models import LoginSession
-from service.errors import BeaconError, InvalidInput
-from service.events.hub import Closed, Frame, Subscriber
+from service.errors import InvalidInput, Unauthenticated, Unavailable
+from service.events.hub import Closed, Frame, Subscriber, sees
 from service.events.runtime import EventsRuntime, events
 from service.events.topics import (
     MAX_PATTERNS,
     BadSubscription,
-    matches,
-    may_see,
     parse_patterns,
     parse_types,
 )
@@ -48,15 +47,14 @@ REPLAY_LIMIT = 10_000  # the furthest back a resuming client is replayed; beyond
 POLL_LIMIT = 200
 
 
-class SignInRequired(BeaconError):
-    status = 401
-    code = "unauthorized"
+# What a client may send as an event id: -1 (before the first) or a whole number.
+EVENT_ID = re.compile(r"-1|0|[1-9][0-9]{0,17}")
 
 
 async def viewer() -> LoginSession:
     login_session = await current_session()
     if login_session is None:
-        raise SignInRequired("Sign in to receive live events.")
+        raise Unauthenticated("Sign in to receive live events.")
     return login_session
 
 
@@ -70,7 +68,7 @@ def subscription() -> tuple[tuple[str, ...], frozenset[str] | None]:
 def event_id(raw: str | None, name: str) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.lstrip("-").isdigit() or len(raw) > 20 or int(raw) < -1:
+    if not EVENT_ID.fullmatch(raw):
         raise InvalidInput(f"{name} must be an event id (a whole number).")
     return int(raw)
 
@@ -81,10 +79,28 @@ async def backlog(runtime: EventsRuntime, after: int) -> list[Frame] | None:
     frames = runtime.hub.recent(after=after)
     if frames is not None:
         return frames
-    replayed = await runtime.bus.replay(after=after, limit=REPLAY_LIMIT)
+    try:
+        # A few replays at a time: after a deploy every reconnecting client may need one.
+        async with runtime.replay_slots:
+            replayed = await runtime.bus.replay(after=after, limit=REPLAY_LIMIT)
+    except Unavailable:
+        return None  # a reset now beats a 503, after which EventSource would not retry
     if replayed is None or len(replayed) == REPLAY_LIMIT:
         return None
     return [Frame.of(event) for event in replayed]
+
+
+async def resume_frames(
+    runtime: EventsRuntime, subscriber: Subscriber, last_id: int
+) -> list[Frame] | None:
+    """What a resuming subscriber missed and may see; None: it must reset. Call after
+    subscribing: ids up to the backlog's end are then marked sent, so live frames that
+    arrived meanwhile are not sent twice."""
+    frames = await backlog(runtime, last_id)
+    if frames is None:
+        return None
+    subscriber.sent_id = max([last_id, *(f.id for f in frames)])
+    return [f for f in frames if subscriber.sees(f)]
 
 
 def sse_block(event: str, data: dict[str, object], *, retry: bool = False) -> bytes:
@@ -137,18 +153,12 @@ async def resume(runtime: EventsRuntime, subscriber: Subscriber, last_id: int | 
     head = [f"retry: {RETRY_MS}\n\n".encode()]
     if last_id is None:
         return head[0]
-    frames = await backlog(runtime, last_id)
+    frames = await resume_frames(runtime, subscriber, last_id)
     if frames is None:
         head.append(sse_block("reset", {"reason": "resume-point-unavailable"}))
-        return b"".join(head)
-    wanted = [f for f in frames if subscriber.wants(f) and wants_topic(subscriber, f)]
-    head.extend(f.sse for f in wanted)
-    subscriber.sent_id = max([last_id, *(f.id for f in frames)])
+    else:
+        head.extend(f.sse for f in frames)
     return b"".join(head)
-
-
-def wants_topic(subscriber: Subscriber, frame: Frame) -> bool:
-    return any(matches(p, frame.topic) for p in subscriber.patterns)
 
 
 async def sse_body(
@@ -186,11 +196,7 @@ async def poll() -> ResponseReturnValue:
         return jsonify(events=[], next=latest, reset=True)
     user, admin = login_session.user_id, login_session.user.is_admin
     visible = [
-        f
-        for f in frames
-        if (types is None or f.type in types)
-        and may_see(f.scope, user_id=user, is_admin=admin)
-        and any(matches(p, f.topic) for p in patterns)
+        f for f in frames if sees(f, patterns=patterns, types=types, user_id=user, is_admin=admin)
     ][:POLL_LIMIT]
     # Resume after the last event looked at, shown or not, so filtered ones are not re-read.
     next_id = visible[-1].id if len(visible) == POLL_LIMIT else (frames[-1].id if frames else after)
@@ -241,14 +247,11 @@ async def websocket_stream() -> ResponseReturnValue | None:
     try:
         await websocket.accept()
         if last_id is not None:
-            frames = await backlog(runtime, last_id)
+            frames = await resume_frames(runtime, subscriber, last_id)
             if frames is None:
                 await websocket.send('{"event":"reset","reason":"resume-point-unavailable"}')
-            else:
-                for frame in frames:
-                    if subscriber.wants(frame) and wants_topic(subscriber, frame):
-                        await websocket.send(frame.text)
-                subscriber.sent_id = max([last_id, *(f.id for f in frames)])
+            for frame in frames or ():
+                await websocket.send(frame.text)
         reader = asyncio.ensure_future(read_commands(runtime, subscriber))
         try:
             await write_events(subscriber, current_settings().stream_heartbeat_seconds)
@@ -289,7 +292,7 @@ async def read_commands(runtime: EventsRuntime, subscriber: Subscriber) -> None:
                 wanted = changed_topics(subscriber.patterns, command)
                 runtime.hub.resubscribe(subscriber, wanted)
                 await websocket.send(json.dumps({"event": "subscribed", "topics": list(wanted)}))
-        except (ValueError, TypeError, BadSubscription) as error:
+        except (ValueError, TypeError, RecursionError, BadSubscription) as error:
             await websocket.send(json.dumps({"event": "error", "message": str(error)[:200]}))
 
 

@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import queries
-from service.db.models import User
+from service.db.models import LoginSession, User
 from service.domain.passwords import verify_password
+from service.domain.sessions import signed_in_recently
 from service.domain.tokens import NOT_VALID, BadLink, TokenSigner
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 
 TAKEN_MEANWHILE = (
     "That address now belongs to another account, so it cannot become yours. Nothing was changed."
@@ -33,18 +34,27 @@ class ChangeRequest:
 
 
 async def request_change(
-    session: AsyncSession, *, user_id: int, new_email: str, password: str
+    session: AsyncSession,
+    *,
+    login_session: LoginSession,
+    new_email: str,
+    password: str,
+    now: datetime,
 ) -> ChangeRequest:
     """Check the password (if the account has one) and record the request; nothing changes.
 
     `new_email` is already normalised. Whether it is taken is returned for the mail to send,
     never for the answer shown to the user.
     """
-    user = await queries.select_user_by_id(session, user_id=user_id)
+    user = await queries.select_user_by_id(session, user_id=login_session.user_id)
     if user is None:
         raise NotFound("No such account.")
     if user.password_hash is not None and not await verify_password(user.password_hash, password):
         raise InvalidInput("Your password is not correct.")
+    if user.password_hash is None and not signed_in_recently(login_session, now=now):
+        # No password to ask for: a recent sign-in is the proof that this is the owner and
+        # not someone holding a stolen session, who could then take over by a reset.
+        raise NotAllowed("To change your email address, sign in again first (then retry).")
     if new_email == user.email:
         raise InvalidInput("That is already your email address.")
     taken = await queries.select_user_by_email(session, email=new_email) is not None

@@ -22,6 +22,15 @@ class SessionLifetimes:
     remember: timedelta
 
 
+# Changing how an account is reached (linking a provider, or the email of an account without
+# a password) needs a fresh proof of identity: a sign-in this recent.
+RECENT_SIGN_IN = timedelta(minutes=10)
+
+
+def signed_in_recently(login_session: LoginSession, *, now: datetime) -> bool:
+    return now - login_session.created_at <= RECENT_SIGN_IN
+
+
 def session_id_for(token: str) -> str:
     """The stored id of a session token: its SHA-256, never the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()

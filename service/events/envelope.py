@@ -105,7 +105,10 @@ def draft(
         )
     except ValidationError as error:
         raise BadEvent(describe(error)) from None
-    size = len(result.body())
+    try:
+        size = len(result.body())
+    except ValueError:  # e.g. a lone surrogate ("\ud800"): JSON-able in Python, not in UTF-8
+        raise BadEvent("payload: contains text that is not valid Unicode") from None
     if size > max_bytes:
         raise BadEvent(f"event is {size} bytes; the limit is {max_bytes} (EVENT_MAX_BYTES)")
     return result

@@ -24,6 +24,7 @@ from service.events.envelope import Event
 from service.events.topics import is_wildcard, matches, may_see, scope_of
 
 SlowPolicy = Literal["reset", "disconnect"]
+TARGETS_CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,22 @@ class Frame:
             sse=sse,
             timestamp=event.timestamp.timestamp(),
         )
+
+
+def sees(
+    frame: Frame,
+    *,
+    patterns: tuple[str, ...],
+    types: frozenset[str] | None,
+    user_id: int,
+    is_admin: bool,
+) -> bool:
+    """Whether a viewer with these filters and rights gets this frame: the one rule."""
+    return (
+        (types is None or frame.type in types)
+        and may_see(frame.scope, user_id=user_id, is_admin=is_admin)
+        and any(matches(pattern, frame.topic) for pattern in patterns)
+    )
 
 
 @dataclass(slots=True)
@@ -89,8 +106,19 @@ class Subscriber:
     closed: str | None = None
 
     def wants(self, frame: Frame) -> bool:
+        """Type and audience; the hub's topic index has already matched the topic."""
         return (self.types is None or frame.type in self.types) and may_see(
             frame.scope, user_id=self.user_id, is_admin=self.is_admin
+        )
+
+    def sees(self, frame: Frame) -> bool:
+        """Everything: topic too (for frames that did not come through the index)."""
+        return sees(
+            frame,
+            patterns=self.patterns,
+            types=self.types,
+            user_id=self.user_id,
+            is_admin=self.is_admin,
         )
 
     def offer(self, frame: Frame) -> bool:
@@ -232,6 +260,8 @@ class Hub:
     def _targets(self, topic: str) -> tuple[Subscriber, ...]:
         targets = self._targets_cache.get(topic)
         if targets is None:
+            if len(self._targets_cache) >= TARGETS_CACHE_LIMIT:
+                self._targets_cache.clear()  # producers may use unbounded topic names
             found = set(self._exact.get(topic, ()))
             found.update(s for s in self._wildcard if any(matches(p, topic) for p in s.patterns))
             targets = self._targets_cache[topic] = tuple(found)

@@ -43,7 +43,7 @@ class Producer:
 @asynccontextmanager
 async def connect_producer(settings: Settings) -> AsyncIterator[Producer]:
     """A producer on its own broker connection, closed cleanly on exit."""
-    if settings.broker_url == "memory://":
+    if settings.uses_memory_bus:
         raise ConfigError(
             "BROKER_URL=memory:// lives inside the web process: a separate producer needs "
             "RabbitMQ (BROKER_URL=amqp://...), or POST /api/v1/events with PRODUCER_TOKEN"

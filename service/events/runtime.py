@@ -37,6 +37,7 @@ RESTART_DELAY_MAX = 10.0
 # never arrive (broker down, a worker reconnecting) and for sessions that simply expire.
 REVALIDATE_SECONDS = 30.0
 REVALIDATE_BATCH = 500
+REPLAY_CONCURRENCY = 4  # replays from the broker at once; the others wait their turn
 
 # Which of these session ids are still live: id -> the user's is_admin.
 RightsLoader = Callable[[list[str]], Awaitable[dict[str, bool]]]
@@ -47,7 +48,7 @@ class BrokerNotReady(Exception):
 
 
 def make_bus(settings: Settings) -> Bus:
-    if settings.broker_url == "memory://":
+    if settings.uses_memory_bus:
         return MemoryBus()
     from service.events.rabbitmq import RabbitBus  # aio-pika loads only when RabbitMQ is used
 
@@ -67,6 +68,7 @@ class EventsRuntime:
             policy=settings.stream_slow_policy,
         )
         self.consuming = False
+        self.replay_slots = asyncio.Semaphore(REPLAY_CONCURRENCY)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -90,6 +90,7 @@ async def test_admins_publish_with_their_session_and_a_csrf_token(
         ({**EVENT, "extra": 1}, "extra"),
         ({**EVENT, "timestamp": "2026-01-01T00:00:00"}, "time zone"),
         ({**EVENT, "payload": {"blob": "x" * 70_000}}, "limit"),
+        ({**EVENT, "payload": {"text": "\ud800"}}, "Unicode"),  # a lone surrogate
     ],
 )
 async def test_bad_events_get_422_saying_why(

@@ -13,11 +13,11 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as QuartClient
 from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from service.config import Settings
 from service.db import queries
-from service.db.models import AuditEvent, User
+from service.db.models import AuditEvent, LoginSession, User
 from service.db.types import utcnow
 from service.domain import tokens
 from service.extensions import db
@@ -293,6 +293,24 @@ async def test_an_oauth_only_account_needs_no_password(
     user = await user_with(app, NEW)
     assert user is not None
     assert user.email_verified_at is not None
+
+
+async def test_without_a_password_a_stale_session_must_sign_in_again(
+    app: Quart, running_app: object, settings: Settings
+) -> None:
+    """A stolen session of a password-less account must not move the address elsewhere."""
+    await create_user(app)
+    client = await signed_in(app)
+    async with app.app_context(), db.session() as session:
+        await session.execute(update(User).values(password_hash=None))
+        await session.execute(
+            update(LoginSession).values(created_at=utcnow() - timedelta(minutes=11))
+        )
+        await session.commit()
+    refused = await ask(client, NEW, password=None)
+    assert refused.status_code == 403
+    assert "sign in again" in await refused.get_data(as_text=True)
+    assert not mail_to(settings, NEW)
 
 
 async def test_the_link_works_without_a_session(

@@ -178,7 +178,15 @@ async def test_disconnected_clients_are_removed_at_once(app: Quart) -> None:
 async def test_bad_filters_and_ids_get_a_clear_4xx(app: Quart) -> None:
     await create_user(app)
     client = await signed_in(app)
-    for query in ("?topics=Bad Topic", "?last_event_id=abc", "?types=" + "x" * 100):
+    for query in (
+        "?topics=Bad Topic",
+        "?last_event_id=abc",
+        "?last_event_id=--1",
+        "?last_event_id=%C2%B2",  # a superscript two: a "digit" to str.isdigit
+        "?last_event_id=-5",
+        "?last_event_id=" + "9" * 30,
+        "?types=" + "x" * 100,
+    ):
         response = await client.get(
             f"/stream/events{query}", headers={"Accept": "application/json"}
         )
@@ -340,3 +348,24 @@ async def test_revocation_closes_local_streams_even_with_the_broker_down(app: Qu
         await asyncio.sleep(0.05)
         assert (await post(me, "/auth/logout")).status_code == 302
         assert await closed_reason(stream) == "revoked"
+
+
+async def test_resuming_never_reveals_other_users_events(app: Quart) -> None:
+    """Replay paths apply the same rule as live delivery: from the ring and from the bus."""
+    await create_user(app, "ada@example.com")
+    await create_user(app, "bob@example.com")
+    bob = await signed_in(app, "bob@example.com")
+    await publish(app, "user.1", "note", text="ada's")
+    await publish(app, "admin", "note", text="admins'")
+    await publish(app, "news", "note", text="everyone's")
+    await settle(app, 3)
+    for ring in ("kept", "cleared"):  # the second time the bus itself replays
+        if ring == "cleared":
+            runtime(app).hub.ring.clear()
+        async for stream in open_stream(bob, "?topics=%23", headers={"Last-Event-ID": "-1"}):
+            blocks = await stream.blocks(1)
+            assert [json.loads(b["data"])["payload"]["text"] for b in blocks] == ["everyone's"]
+        page = await (await bob.get("/api/v1/events?after=-1")).get_json()
+        assert [e["payload"]["text"] for e in page["events"]] == ["everyone's"]
+        async with bob.websocket("/stream/ws?last_event_id=-1") as ws:
+            assert json.loads(await ws.receive())["payload"]["text"] == "everyone's"

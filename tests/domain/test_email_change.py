@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import queries
 from service.db.engine import create_engine, create_sessionmaker
-from service.db.models import User
+from service.db.models import LoginSession, User
 from service.db.types import utcnow
 from service.domain import accounts, email_change
 from service.domain.tokens import BadLink, TokenSigner
@@ -59,11 +59,12 @@ async def test_losing_the_race_for_an_address_is_a_conflict_not_a_crash(
 async def test_a_request_records_whether_the_address_is_taken(session: AsyncSession) -> None:
     ada = await new_user(session, "ada@example.com")
     await new_user(session, "eve@example.com")
+    me = LoginSession(id="s" * 64, user_id=ada.id, created_at=utcnow(), expires_at=utcnow())
     free = await email_change.request_change(
-        session, user_id=ada.id, new_email="new@example.com", password=PASSWORD
+        session, login_session=me, new_email="new@example.com", password=PASSWORD, now=utcnow()
     )
     taken = await email_change.request_change(
-        session, user_id=ada.id, new_email="eve@example.com", password=PASSWORD
+        session, login_session=me, new_email="eve@example.com", password=PASSWORD, now=utcnow()
     )
     assert (free.taken, taken.taken) == (False, True)
     assert free.old_email == taken.old_email == "ada@example.com"

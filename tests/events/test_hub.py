@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from service.events.envelope import Event, draft
-from service.events.hub import Closed, Hub, SlowPolicy, Subscriber
+from service.events.hub import TARGETS_CACHE_LIMIT, Closed, Hub, SlowPolicy, Subscriber
 from service.events.memory import MemoryBus
 from service.events.topics import BadSubscription, matches, parse_patterns
 
@@ -170,3 +170,11 @@ async def test_memory_bus_ids_from_before_a_restart_reset() -> None:
     for _ in range(3):
         await after_restart.publish(draft("ticker", "tick", {}, max_bytes=1000))
     assert await after_restart.replay(after=0, limit=10) is None  # reset, not a silent jump
+
+
+def test_the_topic_cache_stays_bounded() -> None:
+    hub = Hub(ring_size=10, budget=1 << 20, policy="reset")
+    subscribe(hub, ("#",))
+    for i in range(TARGETS_CACHE_LIMIT + 10):  # a producer inventing a topic per event
+        hub.publish(event(i, topic=f"orders.o{i}"))
+    assert len(hub._targets_cache) <= TARGETS_CACHE_LIMIT
