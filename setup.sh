@@ -71,6 +71,31 @@ install_requirements() {
   echo "$hash" > "$stamp"
 }
 
+# Debian/Ubuntu packages the tests drive for real: Nginx (the deployment kit's site) and
+# Chromium (the browser tests). Installed when missing and we may (root with apt-get);
+# otherwise their tests are skipped with the reason, or fail with REQUIRE_SERVICES=1.
+TEST_PACKAGES=(nginx chromium chromium-driver)
+
+install_test_packages() {
+  local missing=()
+  step "system packages for the tests (${TEST_PACKAGES[*]})"
+  for package in "${TEST_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+      || missing+=("$package")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "    installed"
+  elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "    installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+           apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  else
+    echo "    missing: ${missing[*]} (sudo apt-get install ${missing[*]});" \
+         "the tests that need them will be skipped"
+  fi
+}
+
 install_assets() {
   step "static assets (pinned packages, checked against their hashes)"
   "$PY" -m service.vendor
@@ -143,7 +168,7 @@ case "$command" in
     ensure_venv; install_requirements requirements.txt; install_assets
     ensure_env; check_config; migrate; serve ;;
   test)
-    ensure_venv; install_requirements requirements-dev.txt; install_assets
+    ensure_venv; install_requirements requirements-dev.txt; install_assets; install_test_packages
     run_tests "$@" ;;
   configure)
     ensure_venv; install_requirements requirements.txt

@@ -1,4 +1,5 @@
-"""Access to the real services tests use (MariaDB/MySQL, RabbitMQ).
+"""Access to the real services and system tools tests use (MariaDB/MySQL, RabbitMQ, Nginx,
+Chromium).
 
 A service is named by an environment variable. Unset or unreachable, its tests are skipped
 with the reason; with REQUIRE_SERVICES=1 (CI) they fail with that reason instead.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,15 @@ def service_url(variable: str) -> str:
     except OSError as error:
         unavailable(f"{variable}: cannot connect to {host}:{port} ({error.strerror or error})")
     return url
+
+
+def system_tool(name: str) -> str:
+    """The path of a program from the system's packages (setup.sh installs them)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        unavailable(f"{name} is not installed (./setup.sh test installs it when run as root)")
+        raise AssertionError("unreachable")
+    return path
 
 
 def free_port() -> int:
