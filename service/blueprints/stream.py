@@ -134,9 +134,8 @@ async def server_sent_events() -> ResponseReturnValue:
     except BaseException:
         runtime.hub.unsubscribe(subscriber)
         raise
-    heartbeat = current_settings().stream_heartbeat_seconds
     response = await make_response(
-        sse_body(runtime, subscriber, head, heartbeat),
+        sse_body(runtime, subscriber, head),
         200,
         {
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -162,13 +161,13 @@ async def resume(runtime: EventsRuntime, subscriber: Subscriber, last_id: int | 
 
 
 async def sse_body(
-    runtime: EventsRuntime, subscriber: Subscriber, head: bytes, heartbeat: float
+    runtime: EventsRuntime, subscriber: Subscriber, head: bytes
 ) -> AsyncIterator[bytes]:
     try:
         yield head
         while True:
             try:
-                pending = await subscriber.next(heartbeat)
+                pending = await subscriber.next()
             except Closed as closed:
                 yield sse_block("close", {"reason": closed.reason}, retry=True)
                 return
@@ -254,7 +253,7 @@ async def websocket_stream() -> ResponseReturnValue | None:
                 await websocket.send(frame.text)
         reader = asyncio.ensure_future(read_commands(runtime, subscriber))
         try:
-            await write_events(subscriber, current_settings().stream_heartbeat_seconds)
+            await write_events(subscriber)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -264,10 +263,10 @@ async def websocket_stream() -> ResponseReturnValue | None:
     return None
 
 
-async def write_events(subscriber: Subscriber, heartbeat: float) -> None:
+async def write_events(subscriber: Subscriber) -> None:
     while True:
         try:
-            pending = await subscriber.next(heartbeat)
+            pending = await subscriber.next()
         except Closed as closed:
             await websocket.close(CLOSE_CODES.get(closed.reason, 1011), closed.reason)
             return

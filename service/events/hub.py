@@ -99,10 +99,14 @@ class Subscriber:
     hub: Hub
     _frames: deque[Frame] = field(default_factory=deque)
     _bytes: int = 0
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # The writer waits on a bare future: no task, no timer per wait (heartbeats come from
+    # the hub's beat), so a wake-up costs one callback.
+    _waiter: asyncio.Future[None] | None = None
+    _beat: bool = False
     _reset: bool = False
     _dropped_bytes: int = 0  # since the writer last read: a whole budget more means `slow`
     sent_id: int = -1  # frames at or below this id were sent (by the backlog) already
+    active: bool = False  # the writer sent something since the hub's last beat
     closed: str | None = None
 
     def wants(self, frame: Frame) -> bool:
@@ -133,7 +137,7 @@ class Subscriber:
             self._drop_oldest_to_fit(size)
         self._frames.append(frame)
         self._bytes += size
-        self._wake.set()
+        self._wake()
         return True
 
     def _drop_oldest_to_fit(self, size: int) -> None:
@@ -144,16 +148,20 @@ class Subscriber:
             self.hub.counters["dropped"] += 1
         self._reset = True
 
-    async def next(self, heartbeat: float) -> Pending | None:
-        """Everything pending, once there is something; None after `heartbeat` seconds idle."""
-        if not self._frames and not self._reset and self.closed is None:
-            self._wake.clear()
+    async def next(self) -> Pending | None:
+        """Everything pending, once there is something; None when a heartbeat is due."""
+        if not (self._frames or self._reset or self._beat) and self.closed is None:
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._wake.wait(), heartbeat)
-            except TimeoutError:
-                return None
+                await self._waiter
+            finally:
+                self._waiter = None
         if self.closed is not None:
             raise Closed(self.closed)
+        self.active = True
+        if not (self._frames or self._reset):  # woken by the hub's beat
+            self._beat = False
+            return None
         frames = [f for f in self._frames if f.id > self.sent_id]
         pending = Pending(frames=frames, reset=self._reset)
         self._frames.clear()
@@ -165,12 +173,21 @@ class Subscriber:
             self.hub.counters["delivered"] += len(frames)
         return pending
 
+    def beat(self) -> None:
+        """Ask for a heartbeat: the writer wakes and `next()` answers None."""
+        self._beat = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
     def close(self, reason: str) -> None:
         if self.closed is None:
             self.closed = reason
             if reason == "slow":
                 self.hub.counters["slow_disconnects"] += 1
-            self._wake.set()
+            self._wake()
 
 
 class Hub:
@@ -266,6 +283,18 @@ class Hub:
             found.update(s for s in self._wildcard if any(matches(p, topic) for p in s.patterns))
             targets = self._targets_cache[topic] = tuple(found)
         return targets
+
+    def beat(self) -> None:
+        """Heartbeats: every subscriber that sent nothing since the last beat sends one now.
+
+        Called every `heartbeat / 2` seconds (by the runtime), so an idle stream hears from
+        the server at least every `heartbeat` seconds, and a busy one never needs to.
+        """
+        for subscriber in self._subscribers:
+            if subscriber.active:
+                subscriber.active = False
+            else:
+                subscriber.beat()
 
     def recent(self, *, after: int) -> list[Frame] | None:
         """Frames after `after` from the ring; None if the ring no longer reaches back."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 import threading
@@ -76,6 +77,7 @@ class EventsRuntime:
         self._tasks = [
             asyncio.create_task(self._keep_running("consumer", self._consume)),
             asyncio.create_task(self._keep_running("controls", self._apply_controls)),
+            asyncio.create_task(self._keep_running("heartbeat", self._beat)),
         ]
         if self._rights is not None:
             self._tasks.append(asyncio.create_task(self._keep_running("sweep", self._sweep)))
@@ -93,6 +95,16 @@ class EventsRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.bus.close()
+
+    def stats(self) -> dict[str, object]:
+        """The hub's counters, the broker's state, and what would grow if streams leaked:
+        this process's asyncio tasks and open file descriptors."""
+        return {
+            **self.hub.stats(),
+            "broker": self.bus.health(),
+            "tasks": len(asyncio.all_tasks()),
+            "open_files": count_open_files(),
+        }
 
     async def check(self) -> None:
         state = self.bus.health()
@@ -128,6 +140,11 @@ class EventsRuntime:
                 closed += 1
         return closed
 
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stream_heartbeat_seconds / 2)
+            self.hub.beat()
+
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(REVALIDATE_SECONDS)
@@ -159,6 +176,14 @@ class EventsRuntime:
                 log.exception("event %s stopped unexpectedly; restarting", name)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
                 delay = min(delay * 2, RESTART_DELAY_MAX)
+
+
+def count_open_files() -> int | None:
+    """Open file descriptors of this process (None where /proc does not say)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 class StreamsEndOnSignal:

@@ -144,3 +144,5 @@ async def test_stream_statistics_are_for_admins(app: Quart, client: QuartClient)
     assert stats["broker"] == "ok"
     assert stats["subscribers"] == 0
     assert stats["consumer_lag_ms"] >= 0
+    assert stats["tasks"] > 0
+    assert stats["open_files"] > 0

@@ -166,13 +166,16 @@ async def test_disconnected_clients_are_removed_at_once(app: Quart) -> None:
     await create_user(app)
     client = await signed_in(app)
     hub = runtime(app).hub
+    tasks = runtime(app).stats()["tasks"]
     async for _stream in open_stream(client):
         await asyncio.sleep(0.05)
         assert hub.stats()["subscribers"] == 1
         assert hub.connections["sse"] == 1
+        assert runtime(app).stats()["tasks"] > tasks
     await asyncio.sleep(0.05)
     assert hub.stats()["subscribers"] == 0
     assert hub.connections["sse"] == 0
+    assert runtime(app).stats()["tasks"] == tasks  # the stream's tasks are gone too
 
 
 async def test_bad_filters_and_ids_get_a_clear_4xx(app: Quart) -> None:

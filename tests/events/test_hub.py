@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -99,7 +100,7 @@ async def test_a_slow_reader_loses_its_oldest_events_then_gets_a_reset() -> None
     slow = subscribe(hub)
     for i in range(10):  # 177 bytes each: more than the budget, less than two
         hub.publish(event(i, size=40))
-    pending = await slow.next(heartbeat=0.1)
+    pending = await slow.next()
     assert pending is not None
     assert pending.reset
     ids = [f.id for f in pending.frames]
@@ -117,18 +118,39 @@ async def test_a_client_that_never_reads_is_cut_off(policy: SlowPolicy) -> None:
     reader = subscribe(hub, user_id=2)
     for i in range(40):
         hub.publish(event(i, size=40))
-        await reader.next(heartbeat=0.1)  # the other client keeps up the whole time
+        await reader.next()  # the other client keeps up the whole time
     assert never_reads.closed == "slow"
     with pytest.raises(Closed):
-        await never_reads.next(heartbeat=0.1)
+        await never_reads.next()
     assert reader.closed is None
     assert hub.counters["slow_disconnects"] == 1
     assert never_reads._bytes <= 1000  # memory stayed bounded
 
 
-async def test_idle_subscriber_gets_none_for_a_heartbeat() -> None:
+async def test_only_subscribers_idle_since_the_last_beat_get_a_heartbeat() -> None:
     hub = Hub(ring_size=10, budget=1 << 20, policy="reset")
-    assert await subscribe(hub).next(heartbeat=0.01) is None
+    idle, busy = subscribe(hub, ("a",)), subscribe(hub, ("b",), user_id=2)
+    hub.beat()  # nobody has sent anything yet: both are due
+    assert await idle.next() is None
+    assert await busy.next() is None
+    hub.publish(event(1, topic="b"))
+    assert (await busy.next()) is not None
+    hub.beat()  # both sent since the last beat (a heartbeat counts): nobody is due
+    hub.beat()  # ... but now the busy one went quiet too
+    assert await idle.next() is None
+    assert await busy.next() is None
+
+
+async def test_a_waiting_writer_wakes_for_a_frame_not_before() -> None:
+    hub = Hub(ring_size=10, budget=1 << 20, policy="reset")
+    subscriber = subscribe(hub)
+    waiting = asyncio.ensure_future(subscriber.next())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # no timer of its own: it waits for a frame or a beat
+    hub.publish(event(7))
+    pending = await asyncio.wait_for(waiting, 1)
+    assert pending is not None
+    assert [f.id for f in pending.frames] == [7]
 
 
 def test_unsubscribe_removes_every_trace() -> None:
