@@ -8,6 +8,9 @@
      ├── TooManyAttempts        429: slow down; carries Retry-After seconds
      └── Unavailable            503: a dependency is down; try again later
 
+The database being down, locked or out of pooled connections (a reconnect storm) is also a
+503 with Retry-After, never a 500: the client's request was fine and will work again.
+
 Pages get a styled HTML page and API clients (`/api/...` or `Accept: application/json`) get
 `{"error": ..., "message": ...}`. Nothing else reaches a client: an unexpected exception is
 logged with the request id and answered as a plain 500.
@@ -18,6 +21,8 @@ from __future__ import annotations
 import logging
 
 from quart import Quart, Response, jsonify, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,9 @@ class Unavailable(BeaconError):
     code = "unavailable"
 
 
+RETRY_AFTER_UNAVAILABLE = 5  # seconds; a busy or restarting database is back within that
+
+
 def wants_json() -> bool:
     """API and stream paths, and clients that prefer JSON over HTML, get JSON errors."""
     if request.path.startswith(("/api/", "/stream/")):  # scripts, not people, call these
@@ -110,7 +118,20 @@ async def handle_beacon_error(error: BeaconError) -> Response:
     response = await render_error(error.status, error.code, title, error.message)
     if isinstance(error, TooManyAttempts):
         response.headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, Unavailable):
+        response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     return response
+
+
+async def handle_database_unavailable(error: Exception) -> Response:
+    # The cause goes to the log (its class only: driver messages may name hosts); the client
+    # learns only that it may try again.
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
+    )
+    return await handle_beacon_error(
+        Unavailable("The service is busy or its database is unreachable. Please try again.")
+    )
 
 
 async def handle_unexpected(error: Exception) -> Response:
@@ -133,4 +154,6 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(UnicodeDecodeError, handle_undecodable_body)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(BeaconError, handle_beacon_error)
+    for error in (PoolTimeout, OperationalError, InterfaceError):
+        app.register_error_handler(error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
