@@ -5,23 +5,34 @@ The cookie never holds the user id, so signing out (or an admin) revokes a stole
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from quart import Quart, Response, redirect, request, session, url_for
+from quart import Quart, Response, current_app, redirect, request, session, url_for
 from quart_auth import Action, AuthUser, QuartAuth, Unauthorized, current_user
 from quart_auth import login_user as quart_login_user
 from quart_auth import logout_user as quart_logout_user
+from werkzeug.http import parse_cookie
 
 from service.config import Settings
 from service.csrf import rotate_csrf_secret
 from service.db.models import LoginSession, User
 from service.db.types import utcnow
-from service.domain.sessions import SessionLifetimes, resolve_session
+from service.domain.sessions import (
+    SEEN_RESOLUTION,
+    SeenSessions,
+    SessionLifetimes,
+    resolve_session,
+)
 from service.errors import render_error, wants_json
-from service.extensions import current_settings, db
+from service.extensions import current_settings
+
+log = logging.getLogger(__name__)
+AUTH = "auth"  # app.extensions key of this app's QuartAuth
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,15 +50,30 @@ class SessionUser(AuthUser):
         if not self._looked_up:
             self._looked_up = True
             if self.auth_id is not None:
-                async with db.session() as session:
-                    self._login_session = await resolve_session(
-                        session, token=self.auth_id, now=utcnow()
-                    )
+                self._login_session = await session_for_token(current_app, self.auth_id)
         return self._login_session
 
     @property
     async def is_authenticated(self) -> bool:
         return await self.login_session() is not None
+
+
+async def session_for_token(app: Quart, token: str) -> LoginSession | None:
+    """The live session a cookie's token stands for (noted as seen), or None."""
+    now = utcnow()
+    async with app.extensions["db"].sessions() as session:
+        login_session = await resolve_session(session, token=token, now=now)
+    if login_session is not None:
+        seen_sessions(app).note(login_session, now=now)
+    return login_session
+
+
+async def session_for_cookie(app: Quart, cookie_header: str) -> LoginSession | None:
+    """The live session of a raw Cookie header, for code that runs outside Quart (ASGI)."""
+    auth: QuartAuth = app.extensions[AUTH]
+    signed = parse_cookie(cookie_header).get(str(auth.cookie_name))
+    token = auth.load_token(signed, app) if signed else None
+    return await session_for_token(app, token) if token else None
 
 
 async def current_account() -> User | None:
@@ -117,10 +143,46 @@ async def handle_unverified(_error: EmailNotVerified) -> Response | Any:
     return redirect(url_for("auth.verify_pending"))
 
 
+def seen_sessions(app: Quart) -> SeenSessions:
+    seen: SeenSessions = app.extensions["seen_sessions"]
+    return seen
+
+
+async def flush_seen_sessions(app: Quart) -> None:
+    """Write when sessions were last seen; a database that is down just waits for the next."""
+    try:
+        async with app.extensions["db"].sessions() as session:
+            await seen_sessions(app).flush(session)
+    except Exception:
+        log.warning("could not record when sessions were last seen; will retry", exc_info=True)
+
+
+def register_seen_sessions(app: Quart) -> None:
+    app.extensions["seen_sessions"] = SeenSessions()
+    writer: list[asyncio.Task[None]] = []
+
+    async def keep_flushing() -> None:
+        while True:
+            await asyncio.sleep(SEEN_RESOLUTION.total_seconds())
+            await flush_seen_sessions(app)
+
+    @app.before_serving
+    async def start_flushing() -> None:
+        writer.append(asyncio.create_task(keep_flushing()))
+
+    @app.after_serving
+    async def stop_flushing() -> None:
+        for task in writer:
+            task.cancel()
+        await asyncio.gather(*writer, return_exceptions=True)
+        writer.clear()
+        await flush_seen_sessions(app)
+
+
 def register_auth(app: Quart, settings: Settings) -> None:
     secure = settings.is_production
     # One QuartAuth per app: it keeps its cookie settings on itself.
-    QuartAuth(
+    app.extensions[AUTH] = QuartAuth(
         app,
         cookie_name="__Host-session" if secure else "session_token",
         cookie_secure=secure,
@@ -132,6 +194,7 @@ def register_auth(app: Quart, settings: Settings) -> None:
     )
     app.register_error_handler(Unauthorized, handle_unauthorized)
     app.register_error_handler(EmailNotVerified, handle_unverified)
+    register_seen_sessions(app)
 
     @app.context_processor
     async def inject_account() -> dict[str, Any]:

@@ -54,11 +54,11 @@ async def select_live_login_session(
     )
 
 
-async def update_login_session_seen(
-    session: AsyncSession, *, session_id: str, now: datetime
+async def update_login_sessions_seen(
+    session: AsyncSession, *, session_ids: list[str], now: datetime
 ) -> None:
     await session.execute(
-        update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now)
+        update(LoginSession).where(LoginSession.id.in_(session_ids)).values(last_seen_at=now)
     )
 
 

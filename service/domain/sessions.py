@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db import queries
 from service.db.models import LoginSession, User
 
-# last_seen_at is written at most this often, not on every request.
+# last_seen_at is kept to the minute: noted at most this often, written in batches.
 SEEN_RESOLUTION = timedelta(minutes=1)
+SEEN_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,50 @@ async def start_session(
 async def resolve_session(
     session: AsyncSession, *, token: str, now: datetime
 ) -> LoginSession | None:
-    """The live session for a cookie token, with its user, or None; notes it was seen."""
+    """The live session for a cookie token, with its user, or None. Reads only."""
     login_session = await queries.select_live_login_session(
         session, session_id=session_id_for(token), now=now
     )
     if login_session is None or not login_session.user.is_active:
         return None
-    if now - login_session.last_seen_at > SEEN_RESOLUTION:
-        await queries.update_login_session_seen(session, session_id=login_session.id, now=now)
-        await session.commit()
     return login_session
+
+
+class SeenSessions:
+    """When sessions were last seen, kept in memory and written in batches.
+
+    Writing `last_seen_at` as each request arrives turns a reconnect storm (every viewer of
+    a restarted worker back at once) into thousands of writes a second, which SQLite
+    serialises until requests time out. Instead `note()` remembers the session and `flush()`
+    (every SEEN_RESOLUTION, and at shutdown) writes them all in a few statements, so the
+    column is at most about a minute behind.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, datetime] = {}
+
+    def note(self, login_session: LoginSession, *, now: datetime) -> None:
+        if now - login_session.last_seen_at >= SEEN_RESOLUTION:
+            self._pending[login_session.id] = now.replace(second=0, microsecond=0)
+
+    async def flush(self, session: AsyncSession) -> int:
+        """Write what was noted; on failure it is kept for the next flush."""
+        pending, self._pending = self._pending, {}
+        by_minute: dict[datetime, list[str]] = {}
+        for session_id, minute in sorted(pending.items()):
+            by_minute.setdefault(minute, []).append(session_id)
+        try:
+            for minute, ids in by_minute.items():
+                for start in range(0, len(ids), SEEN_BATCH):
+                    await queries.update_login_sessions_seen(
+                        session, session_ids=ids[start : start + SEEN_BATCH], now=minute
+                    )
+            await session.commit()
+        except BaseException:
+            for session_id, minute in pending.items():
+                self._pending.setdefault(session_id, minute)  # a newer note wins
+            raise
+        return len(pending)
 
 
 async def end_session(session: AsyncSession, *, login_session: LoginSession, now: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,12 +13,16 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as QuartClient
 from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE
+from sqlalchemy import select, update
 
 from service import create_app
 from service.auth import login_required
 from service.config import Settings
 from service.csrf import EXEMPT_ATTRIBUTE
-from tests.accounts import CSRF, PASSWORD
+from service.db.models import LoginSession
+from service.db.types import utcnow
+from service.extensions import db
+from tests.accounts import CSRF, PASSWORD, create_user, signed_in
 from tests.conftest import make_settings
 from tests.services import service_url
 
@@ -386,3 +391,20 @@ async def test_email_links_use_the_configured_domain_not_request_headers(
     [path] = (settings.mail_outbox_dir).glob("*.eml")
     assert "http://events.example.com:8443/auth/verify/" in path.read_text()
     assert "evil.example" not in path.read_text()
+
+
+async def test_last_seen_is_written_in_the_background_not_per_request(app: Quart) -> None:
+    """A request only reads its session; when it was seen is written by the periodic flush
+    (here: the one at shutdown), so a reconnect storm costs no writes."""
+    hour_ago = utcnow() - timedelta(hours=1)
+    async with app.test_app():
+        await create_user(app)
+        client = await signed_in(app)
+        async with app.app_context(), db.session() as session:
+            await session.execute(update(LoginSession).values(last_seen_at=hour_ago))
+            await session.commit()
+        assert (await client.get("/private")).status_code == 200
+        async with app.app_context(), db.session() as session:
+            assert await session.scalar(select(LoginSession.last_seen_at)) == hour_ago
+    async with app.app_context(), db.session() as session:
+        assert await session.scalar(select(LoginSession.last_seen_at)) > hour_ago
