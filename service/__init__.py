@@ -9,6 +9,7 @@ from quart import Quart
 from service.auth import register_auth
 from service.blueprints import admin, api, auth, health, main, oauth, stream
 from service.blueprints import settings as account_settings
+from service.blueprints.sse import register_event_stream
 from service.cli import register_commands
 from service.config import Settings, load_settings
 from service.csrf import register_csrf
@@ -49,6 +50,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.register_blueprint(stream.bp)
     app.register_blueprint(api.bp)
 
+    register_event_stream(app)  # GET /stream/events, an ASGI app in front of Quart
     register_error_handlers(app)
     register_request_ids(app)  # first, so even a refused request has an id in its log lines
     register_security(app, settings)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
-import secrets
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -67,20 +67,29 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
+def assign_request_id(app: Quart, incoming: str | bytes | None) -> str:
+    """This request's id: a well-formed one from a trusted proxy, else a new one. Log lines
+    of the running task carry it from now on (each request runs in a task of its own)."""
+    if isinstance(incoming, bytes):
+        incoming = incoming.decode("latin-1")
+    trusted = app.config["TRUSTED_PROXY_HOPS"] > 0 and _SAFE_REQUEST_ID.fullmatch(incoming or "")
+    # An id names a request in the logs; it guards nothing, so a fast PRNG will do.
+    request_id = incoming if trusted and incoming else f"{random.getrandbits(64):016x}"
+    request_id_var.set(request_id)
+    return request_id
+
+
 def register_request_ids(app: Quart) -> None:
     """Give every request and websocket an id: in its log lines and in a response header."""
 
-    async def assign_request_id() -> None:
+    async def assign() -> None:
         connection = request if has_request_context() else websocket
-        incoming = connection.headers.get(REQUEST_ID_HEADER, "")
-        trusted = app.config["TRUSTED_PROXY_HOPS"] > 0 and _SAFE_REQUEST_ID.fullmatch(incoming)
-        # Quart runs each request in its own task, so this value is the request's alone.
-        request_id_var.set(incoming if trusted else secrets.token_hex(8))
+        assign_request_id(app, connection.headers.get(REQUEST_ID_HEADER))
 
     async def echo_request_id(response: Response) -> Response:
         response.headers[REQUEST_ID_HEADER] = request_id_var.get()
         return response
 
-    app.before_request(assign_request_id)
-    app.before_websocket(assign_request_id)
+    app.before_request(assign)
+    app.before_websocket(assign)
     app.after_request(echo_request_id)

@@ -70,6 +70,18 @@ async def refuse_oversized_body() -> None:
         abort(413, f"The request body is larger than the limit of {limit} bytes.")
 
 
+_ASGI_HEADERS = tuple(
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+)
+_ASGI_HTTPS_HEADERS = (*_ASGI_HEADERS, (b"strict-transport-security", HSTS.encode()))
+
+
+def security_headers(scheme: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response carries, for responses made without Quart (ASGI). Built
+    once: a stream keeps its response headers as long as it lives."""
+    return _ASGI_HTTPS_HEADERS if scheme == "https" else _ASGI_HEADERS
+
+
 async def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

@@ -1,8 +1,9 @@
-"""Live events for signed-in viewers: Server-Sent Events and the polling fallback.
+"""Live events for signed-in viewers: WebSocket, the polling fallback, and what they share
+with Server-Sent Events (service/blueprints/sse.py).
 
-GET /stream/events   Server-Sent Events; `topics=a,b.*` and `types=x,y` filter; resumes after
-                     the `Last-Event-ID` header (or `last_event_id` query)
-WS  /stream/ws       the same filters and resume (`last_event_id`); envelopes as JSON text;
+GET /stream/events   Server-Sent Events (an ASGI app in front of Quart, see sse.py)
+WS  /stream/ws       `topics=a,b.*` and `types=x,y` filter; resume after `last_event_id`;
+                     envelopes as JSON text;
                      the client may send {"subscribe": [...]} / {"unsubscribe": [...]}
 GET /api/v1/events   polling: `after=<id>` → {"events": [...], "next": <id>} (or "reset": true)
 
@@ -16,13 +17,11 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
 
 from quart import (
     Blueprint,
     ResponseReturnValue,
     jsonify,
-    make_response,
     request,
     websocket,
 )
@@ -58,11 +57,17 @@ async def viewer() -> LoginSession:
     return login_session
 
 
-def subscription() -> tuple[tuple[str, ...], frozenset[str] | None]:
+def parse_subscription(
+    topics: str | None, types: str | None
+) -> tuple[tuple[str, ...], frozenset[str] | None]:
     try:
-        return parse_patterns(request.args.get("topics")), parse_types(request.args.get("types"))
+        return parse_patterns(topics), parse_types(types)
     except BadSubscription as error:
         raise InvalidInput(str(error)) from None
+
+
+def subscription() -> tuple[tuple[str, ...], frozenset[str] | None]:
+    return parse_subscription(request.args.get("topics"), request.args.get("types"))
 
 
 def event_id(raw: str | None, name: str) -> int | None:
@@ -101,84 +106,6 @@ async def resume_frames(
         return None
     subscriber.sent_id = max([last_id, *(f.id for f in frames)])
     return [f for f in frames if subscriber.sees(f)]
-
-
-def sse_block(event: str, data: dict[str, object], *, retry: bool = False) -> bytes:
-    block = f"event: {event}\ndata: {json.dumps(data)}\n"
-    if retry:
-        block += f"retry: {RETRY_MS}\n"
-    return (block + "\n").encode()
-
-
-@bp.get("/stream/events")
-async def server_sent_events() -> ResponseReturnValue:
-    login_session = await viewer()
-    patterns, types = subscription()
-    last_id = event_id(
-        request.headers.get("Last-Event-ID") or request.args.get("last_event_id"),
-        "Last-Event-ID",
-    )
-    runtime = events()
-    # Subscribe before reading the backlog: whatever arrives meanwhile is buffered, and ids
-    # already sent from the backlog are skipped, so nothing is missed or sent twice.
-    subscriber = runtime.hub.subscribe(
-        user_id=login_session.user_id,
-        is_admin=login_session.user.is_admin,
-        session_id=login_session.id,
-        patterns=patterns,
-        types=types,
-        transport="sse",
-    )
-    try:
-        head = await resume(runtime, subscriber, last_id)
-    except BaseException:
-        runtime.hub.unsubscribe(subscriber)
-        raise
-    response = await make_response(
-        sse_body(runtime, subscriber, head),
-        200,
-        {
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",  # Nginx: pass each chunk on at once
-        },
-    )
-    response.timeout = None  # type: ignore[union-attr]  # a stream lasts as long as it is read
-    return response
-
-
-async def resume(runtime: EventsRuntime, subscriber: Subscriber, last_id: int | None) -> bytes:
-    """The first chunk: `retry:`, then the missed events or a `reset`."""
-    head = [f"retry: {RETRY_MS}\n\n".encode()]
-    if last_id is None:
-        return head[0]
-    frames = await resume_frames(runtime, subscriber, last_id)
-    if frames is None:
-        head.append(sse_block("reset", {"reason": "resume-point-unavailable"}))
-    else:
-        head.extend(f.sse for f in frames)
-    return b"".join(head)
-
-
-async def sse_body(
-    runtime: EventsRuntime, subscriber: Subscriber, head: bytes
-) -> AsyncIterator[bytes]:
-    try:
-        yield head
-        while True:
-            try:
-                pending = await subscriber.next()
-            except Closed as closed:
-                yield sse_block("close", {"reason": closed.reason}, retry=True)
-                return
-            if pending is None:
-                yield b": heartbeat\n\n"
-                continue
-            chunk = [sse_block("reset", {"reason": "fell-behind"})] if pending.reset else []
-            chunk.extend(frame.sse for frame in pending.frames)
-            yield b"".join(chunk)
-    finally:
-        runtime.hub.unsubscribe(subscriber)  # at once, on disconnect or cancellation
 
 
 @bp.get("/api/v1/events")

@@ -78,6 +78,9 @@ async def open_stream(
     ) as connection:
         await connection.send_complete()
         stream = Stream(connection)
+        # The head (`retry:`) is written once the viewer is subscribed: from here on,
+        # nothing published can be missed.
+        stream.buffer = (await asyncio.wait_for(connection.receive(), 5)).decode()
         try:
             yield stream
         finally:
@@ -93,6 +96,28 @@ async def test_streams_need_a_session_and_say_so_in_json(client: QuartClient) ->
         response = await client.get(path, headers={"Accept": "text/event-stream"})
         assert response.status_code == 401
         assert (await response.get_json())["error"] == "unauthorized"
+        # The SSE endpoint answers outside Quart: the edge's headers must be there all the same.
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert len(response.headers["X-Request-ID"]) >= 16
+    forged = await client.get("/stream/events", headers={"Cookie": "session_token=forged"})
+    assert forged.status_code == 401
+
+
+async def test_the_event_stream_is_get_only_and_carries_the_edge_headers(app: Quart) -> None:
+    await create_user(app)
+    client = await signed_in(app)
+    refused = await client.post("/stream/events")
+    assert refused.status_code == 405
+    assert refused.headers["Allow"] == "GET"
+    async for stream in open_stream(client):
+        assert stream.buffer.startswith("retry: ")
+        headers = stream.connection.headers
+        assert headers is not None
+        assert headers["Content-Type"].startswith("text/event-stream")
+        assert headers["Cache-Control"] == "no-cache"
+        assert headers["X-Accel-Buffering"] == "no"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
 
 
 async def test_events_arrive_filtered_by_topic_and_type(app: Quart) -> None:
