@@ -37,6 +37,7 @@ class Frame:
     scope: tuple[str, int | None]
     text: str  # the envelope as JSON: WebSocket message, polling item
     sse: bytes  # the Server-Sent Events block
+    size: int  # len(sse): what the frame costs a subscriber's budget
     timestamp: float  # POSIX seconds, for the consumer-lag gauge
 
     @classmethod
@@ -50,6 +51,7 @@ class Frame:
             scope=scope_of(event.topic),
             text=text,
             sse=sse,
+            size=len(sse),
             timestamp=event.timestamp.timestamp(),
         )
 
@@ -97,7 +99,7 @@ class Subscriber:
     budget: int
     policy: SlowPolicy
     hub: Hub
-    _frames: deque[Frame] = field(default_factory=deque)
+    _frames: list[Frame] = field(default_factory=list)  # a list: far smaller than a deque
     _bytes: int = 0
     # The writer waits on a bare future: no task, no timer per wait (heartbeats come from
     # the hub's beat), so a wake-up costs one callback.
@@ -109,11 +111,9 @@ class Subscriber:
     active: bool = False  # the writer sent something since the hub's last beat
     closed: str | None = None
 
-    def wants(self, frame: Frame) -> bool:
-        """Type and audience; the hub's topic index has already matched the topic."""
-        return (self.types is None or frame.type in self.types) and may_see(
-            frame.scope, user_id=self.user_id, is_admin=self.is_admin
-        )
+    def may_see(self, scope: tuple[str, int | None]) -> bool:
+        """Whether this viewer may see a topic of this scope (its audience)."""
+        return may_see(scope, user_id=self.user_id, is_admin=self.is_admin)
 
     def sees(self, frame: Frame) -> bool:
         """Everything: topic too (for frames that did not come through the index)."""
@@ -126,26 +126,28 @@ class Subscriber:
         )
 
     def offer(self, frame: Frame) -> bool:
-        """Queue a frame without waiting; False if it was not queued."""
-        if self.closed is not None or not self.wants(frame):
+        """Queue a frame without waiting; False if it was not queued. The hub's index has
+        already matched its topic and audience: this is the per-viewer hot path."""
+        if self.closed is not None or (self.types is not None and frame.type not in self.types):
             return False
-        size = len(frame.sse)
-        if self._bytes + size > self.budget:
+        if self._bytes + frame.size > self.budget:
             if self.policy == "disconnect" or self._dropped_bytes > self.budget:
                 self.close("slow")
                 return False
-            self._drop_oldest_to_fit(size)
+            self._drop_oldest_to_fit(frame.size)
         self._frames.append(frame)
-        self._bytes += size
+        self._bytes += frame.size
         self._wake()
         return True
 
     def _drop_oldest_to_fit(self, size: int) -> None:
-        while self._frames and self._bytes + size > self.budget:
-            dropped = len(self._frames.popleft().sse)
-            self._bytes -= dropped
-            self._dropped_bytes += dropped
-            self.hub.counters["dropped"] += 1
+        dropped = 0
+        while dropped < len(self._frames) and self._bytes + size > self.budget:
+            self._bytes -= self._frames[dropped].size
+            self._dropped_bytes += self._frames[dropped].size
+            dropped += 1
+        del self._frames[:dropped]
+        self.hub.counters["dropped"] += dropped
         self._reset = True
 
     async def next(self) -> Pending | None:
@@ -159,19 +161,17 @@ class Subscriber:
         if self.closed is not None:
             raise Closed(self.closed)
         self.active = True
-        if not (self._frames or self._reset):  # woken by the hub's beat
+        frames, reset = self._frames, self._reset
+        if not (frames or reset):  # woken by the hub's beat
             self._beat = False
             return None
-        frames = [f for f in self._frames if f.id > self.sent_id]
-        pending = Pending(frames=frames, reset=self._reset)
-        self._frames.clear()
-        self._bytes = 0
-        self._dropped_bytes = 0
-        self._reset = False
+        self._frames, self._bytes, self._dropped_bytes, self._reset = [], 0, 0, False
+        if frames and frames[0].id <= self.sent_id:  # just resumed: the backlog sent these
+            frames = [f for f in frames if f.id > self.sent_id]
         if frames:
             self.sent_id = frames[-1].id
             self.hub.counters["delivered"] += len(frames)
-        return pending
+        return Pending(frames=frames, reset=reset)
 
     def beat(self) -> None:
         """Ask for a heartbeat: the writer wakes and `next()` answers None."""
@@ -279,8 +279,13 @@ class Hub:
         if targets is None:
             if len(self._targets_cache) >= TARGETS_CACHE_LIMIT:
                 self._targets_cache.clear()  # producers may use unbounded topic names
-            found = set(self._exact.get(topic, ()))
-            found.update(s for s in self._wildcard if any(matches(p, topic) for p in s.patterns))
+            scope = scope_of(topic)  # who may see it is decided here, once per topic
+            found = {s for s in self._exact.get(topic, ()) if s.may_see(scope)}
+            found.update(
+                s
+                for s in self._wildcard
+                if s.may_see(scope) and any(matches(p, topic) for p in s.patterns)
+            )
             targets = self._targets_cache[topic] = tuple(found)
         return targets
 
