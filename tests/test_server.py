@@ -123,3 +123,20 @@ def test_sigterm_ends_open_streams_with_a_retry_hint_then_exits(
         output = server.wait()
         assert server.process.returncode == 0
         assert "Task was destroyed" not in output
+
+
+def test_the_serving_process_tunes_its_garbage_collector(tmp_path: Path) -> None:
+    """Only the process hypercorn imports (service.asgi) changes the collector: tests that
+    build apps keep CPython's defaults."""
+    probe = "import gc, service.asgi; print(gc.get_threshold(), gc.get_freeze_count() > 0)"
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", probe],
+        cwd=tmp_path,
+        env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(50000,", "20,", "100)", "True"]
