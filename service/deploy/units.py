@@ -49,7 +49,11 @@ def configure_systemd(
         changed = host.remove(demo) or changed
     if changed and layout.online:
         host.run([*layout.systemctl, "daemon-reload"])
-    host.run([*layout.systemctl, "enable", deployment.target])
+    enabled = host.query([*layout.systemctl, "is-enabled", deployment.target]).stdout.strip()
+    if enabled == "enabled":
+        host.say(f"    unchanged: {deployment.target} is enabled")
+    else:
+        host.run([*layout.systemctl, "enable", deployment.target])
     if layout.online:
         stop_unwanted_instances(deployment, host, layout)
     host.say(f"    next: deploy/restart.sh starts {deployment.target} ({deployment.instances} web)")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import ssl
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx2
@@ -22,6 +25,7 @@ import pytest
 
 from service.deploy.plan import Deployment
 from service.deploy.render import render_site
+from service.deploy.rollout import wait_until_ready
 from service.security import HSTS, SECURITY_HEADERS
 from service.templating import STATIC_DIR, file_version
 from tests.accounts import PASSWORD
@@ -342,3 +346,60 @@ def test_the_http_only_first_deployment(tmp_path: Path, sqlite_url: str) -> None
     assert_security_headers(page, hsts=False)
     assert_security_headers(static, hsts=False)
     assert answered.text == "t.thumbprint"
+
+
+def consecutive_free_ports() -> int:
+    """A port p with p and p+1 free: instances listen on PORT, PORT+1, ..."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_a_restarting_instance_costs_no_request(tmp_path: Path, sqlite_url: str) -> None:
+    """What deploy/restart.sh does, instance by instance (SIGTERM, start, ready), under load:
+    Nginx sends every request to an instance that answers."""
+    first = consecutive_free_ports()
+    deployment = site_for(tmp_path, first, https=False)
+    deployment = replace(deployment, instances=2)
+    nginx = nginx_prefix(tmp_path / "nginx")
+    install_site(nginx, render_site(deployment))
+    http = port_of(deployment.http_listen)
+    settings = app_settings(sqlite_url)
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def browse() -> None:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{http}", headers={"Host": DOMAIN}) as client:
+            while not done.is_set():
+                statuses.append(client.get("/auth/login").status_code)
+
+    for name in ("a", "b", "a-again"):
+        (tmp_path / name).mkdir()
+    with (
+        serve(tmp_path / "a", port=first, **settings) as a,
+        serve(tmp_path / "b", port=first + 1, **settings) as b,
+        running(nginx, http),
+    ):
+        browser = threading.Thread(target=browse)
+        browser.start()
+        try:
+            time.sleep(0.5)
+            assert a.stop()[0] == 0
+            with serve(tmp_path / "a-again", port=first, **settings):
+                assert wait_until_ready(first) < 30
+                time.sleep(0.5)
+                assert b.stop()[0] == 0
+                time.sleep(0.5)
+                done.set()  # while an instance still answers
+                browser.join()
+        finally:
+            done.set()
+            browser.join()
+    assert len(statuses) > 20
+    assert set(statuses) == {200}, Counter(statuses)

@@ -56,7 +56,7 @@ def test_instances_are_one_upstream_and_one_target(tmp_path: Path) -> None:
     site = render_site(deployment)
     upstream = re.search(r"upstream beacon_web \{(.*?)\}", site, re.S)
     assert upstream
-    assert re.findall(r"server (\S+);", upstream.group(1)) == [
+    assert re.findall(r"server (\S+) max_fails=0;", upstream.group(1)) == [
         "127.0.0.1:8001",
         "127.0.0.1:8002",
         "127.0.0.1:8003",

@@ -157,7 +157,9 @@ def test_configure_systemd_installs_and_enables_the_units(tmp_path: Path) -> Non
     again: list[str] = []
     configure_systemd(deployment, Host(dry_run=False, say=again.append), layout)
     assert not [line for line in again if line.startswith("    wrote")]
-    assert sum("unchanged" in line for line in again) == 6  # .env, instance/, four units
+    # .env, instance/, four units, and the target already enabled
+    assert sum("unchanged" in line for line in again) == 7
+    assert not [line for line in again if "would" in line or "$ " in line]
 
     # Fewer instances, and no demo producer: the target wants less, the demo unit goes.
     smaller = Deployment(
