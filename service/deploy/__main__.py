@@ -49,10 +49,25 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "--all", action="store_true", help="every instance at once instead of one at a time"
     )
     steps.choices["logs"].add_argument("which", nargs="?", choices=LOGS, default="all")
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.step != "logs":
-        parser.error(f"unknown arguments: {' '.join(extra)}")
-    return args, extra  # for logs, extra goes to journalctl or tail (-f, --since, ...)
+    ours, theirs = split_log_arguments(sys.argv[1:] if argv is None else argv)
+    return parser.parse_args(ours), theirs
+
+
+def split_log_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`logs [WHICH] [--dry-run]` and the rest, for journalctl or tail (-f, -n 100, --since=...)
+    untouched: argparse would take `100` in `-n 100` for WHICH."""
+    if argv[:1] != ["logs"]:
+        return argv, []
+    ours, theirs = ["logs"], []
+    rest = iter(argv[1:])
+    for number, argument in enumerate(rest):
+        if argument in {"--dry-run", "-h", "--help"} or (number == 0 and argument in LOGS):
+            ours.append(argument)
+        elif argument == "--root":
+            ours += [argument, next(rest, "")]
+        else:
+            theirs.append(argument)
+    return ours, theirs
 
 
 def main(argv: list[str] | None = None) -> int:

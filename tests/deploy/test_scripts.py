@@ -16,6 +16,7 @@ from tests.deploy.test_units import fake_checkout
 from tests.live_server import serve
 
 SCRIPTS = ("install", "configure-nginx", "configure-systemd", "restart", "logs")
+EXTRA = {"logs": ("-n", "100")}  # passed on to journalctl, not taken for a kind of log
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +44,10 @@ def snapshot(folder: Path) -> dict[str, tuple[int, float]]:
 
 def test_a_dry_run_says_what_it_would_do_and_changes_nothing(checkout: Path) -> None:
     before = snapshot(checkout)
-    said = {name: run_script(name, "--dry-run", "--root", str(checkout)) for name in SCRIPTS}
+    said = {
+        name: run_script(name, "--dry-run", "--root", str(checkout), *EXTRA.get(name, ()))
+        for name in SCRIPTS
+    }
     for name, result in said.items():
         assert result.returncode == 0, f"{name}: {result.stderr}"
     assert snapshot(checkout) == before
@@ -73,6 +77,7 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(checkout: Path) -> 
     assert "would run: systemctl restart beacon.target" in everything
 
     assert "journalctl --unit=beacon-web@*.service" in said["logs"].stdout
+    assert said["logs"].stdout.rstrip().endswith("--unit=beacon-demo-producer.service -n 100")
     nginx_logs = run_script("logs", "nginx", "-f", "--dry-run", "--root", str(checkout)).stdout
     assert "tail -n 50 -f /var/log/nginx/beacon.access.log" in nginx_logs
 
