@@ -1,4 +1,5 @@
-"""A production `.env` as an operator writes it, the deployment it makes, and a certificate."""
+"""A production `.env` as an operator writes it, the deployment it makes, a certificate, a
+checkout the units can point at, and the settings of the app behind the site."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import atexit
 import datetime
 import ipaddress
 import shutil
+import ssl
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +30,9 @@ SECRETS = {
     "SMTP_PASSWORD": "smtp-pa55word",
     "OAUTH_GITHUB_CLIENT_SECRET": "gh-secret-value",
 }
+# The app behind the site in end-to-end tests.
+PRODUCER_TOKEN = "p" * 40
+MAX_BODY = 4096
 DB_PASSWORD = "db-pa55word"
 BROKER_PASSWORD = "mq-pa55word"
 
@@ -123,3 +129,51 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     )
     private.chmod(0o600)
     return chain, private
+
+
+def fake_checkout(folder: Path, env_file: Path) -> Path:
+    """A checkout the units can point at: this one's code and virtual environment, its own
+    .env and instance/ (configure-systemd gives them to the service user)."""
+    folder.mkdir(parents=True)
+    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    for name in ("service", "deploy", "alembic", "alembic.ini"):
+        (folder / name).symlink_to(PROJECT_ROOT / name)
+    (folder / ".env").write_text(env_file.read_text())
+    return folder
+
+
+def trusting(certificate: Path) -> ssl.SSLContext:
+    """TLS that trusts the test's certificate alone: Nginx must serve that one."""
+    context = ssl.create_default_context(cafile=str(certificate))
+    context.check_hostname = False  # we connect to 127.0.0.1; the certificate names DOMAIN
+    return context
+
+
+def app_settings(database_url: str) -> dict[str, str]:
+    """The app behind the site: production, one trusted proxy, a small body limit."""
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": "s" * 48,
+        "DATABASE_URL": database_url,
+        "APP_DOMAIN": DOMAIN,
+        "TRUSTED_PROXY_HOPS": "1",
+        "PRODUCER_TOKEN": PRODUCER_TOKEN,
+        "MAX_REQUEST_BYTES": str(MAX_BODY),
+        "DEMO_PRODUCER": "off",
+    }
+
+
+def site_for(folder: Path, app_port: int, *, https: bool) -> Deployment:
+    """The site in front of the instance on `app_port`, HTTPS with a new certificate or not."""
+    tls = {}
+    if https:
+        chain, key = self_signed_certificate(folder / "live")
+        tls = {"TLS_CERTIFICATE": str(chain), "TLS_CERTIFICATE_KEY": str(key)}
+    return sample_deployment(
+        folder,
+        PORT=str(app_port),
+        WEB_INSTANCES="1",
+        BROKER_URL="memory://",
+        MAX_REQUEST_BYTES=str(MAX_BODY),
+        **tls,
+    )

@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import ssl
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -25,18 +22,23 @@ import pytest
 
 from service.deploy.plan import Deployment
 from service.deploy.render import render_site
-from service.deploy.rollout import wait_until_ready
 from service.security import HSTS, SECURITY_HEADERS
 from service.templating import STATIC_DIR, file_version
 from tests.accounts import PASSWORD
 from tests.deploy.nginx_server import install_site, nginx_prefix, running
-from tests.deploy.samples import DOMAIN, port_of, sample_deployment, self_signed_certificate
+from tests.deploy.samples import (
+    DOMAIN,
+    MAX_BODY,
+    PRODUCER_TOKEN,
+    app_settings,
+    port_of,
+    site_for,
+    trusting,
+)
 from tests.deploy.websocket_client import open_websocket
 from tests.live_server import Server, create_user, serve
 from tests.services import free_port
 
-PRODUCER_TOKEN = "p" * 40
-MAX_BODY = 4096
 EMAIL = "ada@example.com"
 
 
@@ -63,40 +65,6 @@ class Site:
             verify=self.tls,
             timeout=5,
         )
-
-
-def trusting(certificate: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(certificate))
-    context.check_hostname = False  # we connect to 127.0.0.1; the certificate names DOMAIN
-    return context
-
-
-def app_settings(database_url: str) -> dict[str, str]:
-    return {
-        "APP_ENV": "production",
-        "SECRET_KEY": "s" * 48,
-        "DATABASE_URL": database_url,
-        "APP_DOMAIN": DOMAIN,
-        "TRUSTED_PROXY_HOPS": "1",
-        "PRODUCER_TOKEN": PRODUCER_TOKEN,
-        "MAX_REQUEST_BYTES": str(MAX_BODY),
-        "DEMO_PRODUCER": "off",
-    }
-
-
-def site_for(folder: Path, app_port: int, *, https: bool) -> Deployment:
-    tls = {}
-    if https:
-        chain, key = self_signed_certificate(folder / "live")
-        tls = {"TLS_CERTIFICATE": str(chain), "TLS_CERTIFICATE_KEY": str(key)}
-    return sample_deployment(
-        folder,
-        PORT=str(app_port),
-        WEB_INSTANCES="1",
-        BROKER_URL="memory://",
-        MAX_REQUEST_BYTES=str(MAX_BODY),
-        **tls,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -346,60 +314,3 @@ def test_the_http_only_first_deployment(tmp_path: Path, sqlite_url: str) -> None
     assert_security_headers(page, hsts=False)
     assert_security_headers(static, hsts=False)
     assert answered.text == "t.thumbprint"
-
-
-def consecutive_free_ports() -> int:
-    """A port p with p and p+1 free: instances listen on PORT, PORT+1, ..."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two consecutive free ports")
-
-
-def test_a_restarting_instance_costs_no_request(tmp_path: Path, sqlite_url: str) -> None:
-    """What deploy/restart.sh does, instance by instance (SIGTERM, start, ready), under load:
-    Nginx sends every request to an instance that answers."""
-    first = consecutive_free_ports()
-    deployment = site_for(tmp_path, first, https=False)
-    deployment = replace(deployment, instances=2)
-    nginx = nginx_prefix(tmp_path / "nginx")
-    install_site(nginx, render_site(deployment))
-    http = port_of(deployment.http_listen)
-    settings = app_settings(sqlite_url)
-    statuses: list[int] = []
-    done = threading.Event()
-
-    def browse() -> None:
-        with httpx2.Client(base_url=f"http://127.0.0.1:{http}", headers={"Host": DOMAIN}) as client:
-            while not done.is_set():
-                statuses.append(client.get("/auth/login").status_code)
-
-    for name in ("a", "b", "a-again"):
-        (tmp_path / name).mkdir()
-    with (
-        serve(tmp_path / "a", port=first, **settings) as a,
-        serve(tmp_path / "b", port=first + 1, **settings) as b,
-        running(nginx, http),
-    ):
-        browser = threading.Thread(target=browse)
-        browser.start()
-        try:
-            time.sleep(0.5)
-            assert a.stop()[0] == 0
-            with serve(tmp_path / "a-again", port=first, **settings):
-                assert wait_until_ready(first) < 30
-                time.sleep(0.5)
-                assert b.stop()[0] == 0
-                time.sleep(0.5)
-                done.set()  # while an instance still answers
-                browser.join()
-        finally:
-            done.set()
-            browser.join()
-    assert len(statuses) > 20
-    assert set(statuses) == {200}, Counter(statuses)

@@ -9,11 +9,7 @@ from pathlib import Path
 import pytest
 
 from service import PROJECT_ROOT
-from service.deploy.plan import DeployError
-from service.deploy.rollout import wait_until_ready
-from tests.deploy.samples import write_env
-from tests.deploy.test_units import fake_checkout
-from tests.live_server import serve
+from tests.deploy.samples import fake_checkout, write_env
 
 SCRIPTS = ("install", "configure-nginx", "configure-systemd", "restart", "logs")
 EXTRA = {"logs": ("-n", "100")}  # passed on to journalctl, not taken for a kind of log
@@ -112,12 +108,3 @@ def test_settings_a_deployment_needs_are_refused_with_every_reason(
     missing = run_script("configure-systemd", "--dry-run", "--root", str(checkout))
     assert missing.returncode == 1
     assert ".env is missing: run ./setup.sh configure first" in missing.stderr
-
-
-def test_restart_waits_until_an_instance_is_ready(tmp_path: Path, sqlite_url: str) -> None:
-    with serve(tmp_path, APP_ENV="development", DATABASE_URL=sqlite_url) as app:
-        port = int(app.base_url.rsplit(":", 1)[1])
-        assert wait_until_ready(port, seconds=10) < 10
-        app.stop()
-        with pytest.raises(DeployError, match=f"127.0.0.1:{port} was not ready within 1 s"):
-            wait_until_ready(port, seconds=1)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import stat
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from service.deploy.host import Host
 from service.deploy.plan import Deployment
 from service.deploy.render import render_example_unit, render_units
 from service.deploy.units import SystemdLayout, configure_systemd
-from tests.deploy.samples import sample_deployment
+from tests.deploy.samples import fake_checkout, sample_deployment
 from tests.services import system_tool
 
 MAX_EXPOSURE = 15  # tenths: systemd-analyze security calls up to 1.9 "OK"; ours is 1.3
@@ -110,17 +109,6 @@ def test_stopping_leaves_streams_time_to_end(tmp_path: Path) -> None:
         assert f"\n{setting}\n" in web
     assert "\nProtectHome=yes\n" in web
     assert "\nPrivateTmp=yes\n" in web
-
-
-def fake_checkout(folder: Path, env_file: Path) -> Path:
-    """A checkout the units can point at: this one's code and virtual environment, its own
-    .env and instance/ (configure-systemd gives them to the service user)."""
-    folder.mkdir(parents=True)
-    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent)
-    for name in ("service", "deploy", "alembic", "alembic.ini"):
-        (folder / name).symlink_to(PROJECT_ROOT / name)
-    (folder / ".env").write_text(env_file.read_text())
-    return folder
 
 
 def test_configure_systemd_installs_and_enables_the_units(tmp_path: Path) -> None:
