@@ -57,13 +57,15 @@ class Site:
     def http_port(self) -> int:
         return port_of(self.deployment.http_listen)
 
-    def client(self) -> httpx2.Client:
+    def client(self, *, http2: bool = False) -> httpx2.Client:
         """A browser of https://DOMAIN (Nginx on loopback, the test's certificate trusted)."""
         return httpx2.Client(
             base_url=f"https://127.0.0.1:{self.https_port}",
             headers={"Host": DOMAIN},
             verify=self.tls,
             timeout=5,
+            http1=not http2,
+            http2=http2,
         )
 
 
@@ -116,29 +118,33 @@ def assert_security_headers(response: httpx2.Response, *, hsts: bool) -> None:
     assert response.headers.get_list("Strict-Transport-Security") == ([HSTS] if hsts else [])
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
 def test_the_first_event_arrives_through_nginx_within_a_second(
-    site: Site, browser: httpx2.Client
+    site: Site, browser: httpx2.Client, http2: bool
 ) -> None:
-    started = time.perf_counter()
-    with browser.stream("GET", "/stream/events", headers={"Accept-Encoding": "gzip"}) as stream:
-        assert stream.status_code == 200
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        # Gzip is on for event streams around the site (see MAIN_CONFIG); the site's stream
-        # location turns it off.
-        assert "content-encoding" not in stream.headers
-        chunks = stream.iter_raw()
-        assert next(chunks).startswith(b"retry:")
-        connected = time.perf_counter() - started
+    with closing(site.client(http2=http2)) as viewer:
+        viewer.cookies = browser.cookies  # signed in
+        started = time.perf_counter()
+        with viewer.stream("GET", "/stream/events", headers={"Accept-Encoding": "gzip"}) as stream:
+            assert stream.status_code == 200
+            assert stream.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            # Gzip is on for event streams around the site (see MAIN_CONFIG); the site's
+            # stream location turns it off.
+            assert "content-encoding" not in stream.headers
+            chunks = stream.iter_raw()
+            assert next(chunks).startswith(b"retry:")
+            connected = time.perf_counter() - started
 
-        published = time.perf_counter()
-        publish(site, "first-event")
-        received = b""
-        while b"first-event" not in received:
-            received += next(chunks)
-        arrived = time.perf_counter() - published
+            published = time.perf_counter()
+            publish(site, "first-event")
+            received = b""
+            while b"first-event" not in received:
+                received += next(chunks)
+            arrived = time.perf_counter() - published
     print(
-        f"\nSSE through Nginx: retry: {connected * 1000:.0f} ms after connecting, "
-        f"the event {arrived * 1000:.0f} ms after publishing"
+        f"\nSSE through Nginx over {stream.http_version}: retry: {connected * 1000:.0f} ms after "
+        f"connecting, the event {arrived * 1000:.0f} ms after publishing"
     )
     assert connected < 1.0
     assert arrived < 1.0
