@@ -6,13 +6,16 @@ from __future__ import annotations
 import atexit
 import datetime
 import ipaddress
+import re
 import shutil
+import socket
 import ssl
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import httpx2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from service import PROJECT_ROOT
 from service.config import Settings, load_settings
 from service.deploy.plan import Deployment, plan_deployment
+from tests.accounts import PASSWORD
 from tests.services import free_port
 
 DOMAIN = "beacon.test"
@@ -177,3 +181,28 @@ def site_for(folder: Path, app_port: int, *, https: bool) -> Deployment:
         MAX_REQUEST_BYTES=str(MAX_BODY),
         **tls,
     )
+
+
+def sign_in(client: httpx2.Client, email: str) -> None:
+    """Through the login form, as a browser does (over HTTPS: production cookies are Secure)."""
+    form = client.get("/auth/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    signed = client.post(
+        "/auth/login", data={"csrf_token": token.group(1), "email": email, "password": PASSWORD}
+    )
+    assert signed.status_code == 302, signed.text
+    assert "__Host-session" in client.cookies
+
+
+def consecutive_free_ports() -> int:
+    """A port p with p and p+1 free: instances listen on PORT, PORT+1, ..."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports")

@@ -24,7 +24,6 @@ from service.deploy.plan import Deployment
 from service.deploy.render import render_site
 from service.security import HSTS, SECURITY_HEADERS
 from service.templating import STATIC_DIR, file_version
-from tests.accounts import PASSWORD
 from tests.deploy.nginx_server import install_site, nginx_prefix, running
 from tests.deploy.samples import (
     DOMAIN,
@@ -32,6 +31,7 @@ from tests.deploy.samples import (
     PRODUCER_TOKEN,
     app_settings,
     port_of,
+    sign_in,
     site_for,
     trusting,
 )
@@ -90,14 +90,7 @@ def site(
 def browser(site: Site) -> Iterator[httpx2.Client]:
     """Signed in through Nginx, over HTTPS: the production cookies are Secure."""
     with closing(site.client()) as client:
-        form = client.get("/auth/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-        assert token, form.text
-        signed = client.post(
-            "/auth/login", data={"csrf_token": token.group(1), "email": EMAIL, "password": PASSWORD}
-        )
-        assert signed.status_code == 302, signed.text
-        assert "__Host-session" in client.cookies
+        sign_in(client, EMAIL)
         yield client
 
 

@@ -3,7 +3,6 @@ while Nginx sends requests to the others."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter
@@ -17,9 +16,16 @@ from service.deploy.plan import DeployError
 from service.deploy.render import render_site
 from service.deploy.rollout import wait_until_ready
 from tests.deploy.nginx_server import install_site, nginx_prefix, running
-from tests.deploy.samples import DOMAIN, app_settings, port_of, site_for
-from tests.live_server import serve
-from tests.services import free_port
+from tests.deploy.samples import (
+    DOMAIN,
+    app_settings,
+    consecutive_free_ports,
+    port_of,
+    sign_in,
+    site_for,
+    trusting,
+)
+from tests.live_server import create_user, serve
 
 
 def test_waiting_for_an_instance_ends_when_it_is_ready_or_fails(
@@ -31,19 +37,6 @@ def test_waiting_for_an_instance_ends_when_it_is_ready_or_fails(
         app.stop()
         with pytest.raises(DeployError, match=f"127.0.0.1:{port} was not ready within 1 s"):
             wait_until_ready(port, seconds=1)
-
-
-def consecutive_free_ports() -> int:
-    """A port p with p and p+1 free: instances listen on PORT, PORT+1, ..."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two consecutive free ports")
 
 
 def test_a_restarting_instance_costs_no_request(tmp_path: Path, sqlite_url: str) -> None:
@@ -88,3 +81,56 @@ def test_a_restarting_instance_costs_no_request(tmp_path: Path, sqlite_url: str)
             browser.join()
     assert len(statuses) > 20
     assert set(statuses) == {200}, Counter(statuses)
+
+
+def test_a_stream_on_a_stopping_instance_ends_with_a_retry_hint_through_nginx(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The browser learns at once that its instance is going, and comes back to another:
+    the app's last words (`event: close`, reason shutdown, `retry:`) pass through Nginx."""
+    first = consecutive_free_ports()
+    deployment = replace(site_for(tmp_path, first, https=True), instances=2)
+    nginx = nginx_prefix(tmp_path / "nginx")
+    install_site(nginx, render_site(deployment))
+    https = port_of(deployment.https_listen)
+    settings = app_settings(sqlite_url)
+    create_user(sqlite_url, tmp_path, "ada@example.com")
+    received: list[tuple[float, bytes]] = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    with (
+        serve(tmp_path / "a", port=first, **settings) as a,
+        serve(tmp_path / "b", port=first + 1, **settings) as b,
+        running(nginx, https),
+        httpx2.Client(
+            base_url=f"https://127.0.0.1:{https}",
+            headers={"Host": DOMAIN},
+            verify=trusting(tmp_path / "live" / "fullchain.pem"),
+            timeout=30,
+        ) as viewer,
+    ):
+        sign_in(viewer, "ada@example.com")
+        with viewer.stream("GET", "/stream/events") as stream:
+            chunks = stream.iter_raw()
+            assert next(chunks).startswith(b"retry:")
+
+            def read() -> None:
+                for chunk in chunks:
+                    received.append((time.monotonic(), chunk))
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            stopped = {}
+            for name, instance in (("a", a), ("b", b)):  # whichever holds the stream
+                stopped[name] = time.monotonic()
+                assert instance.stop()[0] == 0
+                if not reader.is_alive():
+                    break
+            reader.join(timeout=5)
+    assert not reader.is_alive(), "the stream did not end"
+    ended_at, last = received[-1]
+    assert b"event: close" in last
+    assert b'"shutdown"' in last
+    assert b"retry:" in last
+    holder = max(t for t in stopped.values() if t <= ended_at)
+    assert ended_at - holder < 2  # not cut at hypercorn's graceful timeout, nor held by Nginx
