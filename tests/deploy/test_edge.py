@@ -104,6 +104,16 @@ def publish(site: Site, marker: str) -> None:
     assert published.status_code == 202, published.text
 
 
+def logged(log: Path, text: str, seconds: float = 3) -> bool:
+    """Whether `text` shows in `log` soon: Nginx logs a request after it answered it."""
+    deadline = time.monotonic() + seconds
+    while text not in log.read_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def assert_security_headers(response: httpx2.Response, *, hsts: bool) -> None:
     """The app's headers, each exactly once (Nginx adds none to what the app sends)."""
     for name, value in SECURITY_HEADERS.items():
@@ -214,7 +224,7 @@ def test_pages_and_the_apps_errors_carry_its_headers_once(
     # One request id in both logs: Nginx's, kept by the app; the client's is not trusted.
     request_id = page.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    assert f"request_id={request_id}" in (site.log_dir / "beacon.access.log").read_text()
+    assert logged(site.log_dir / "beacon.access.log", f"request_id={request_id}")
 
     missing = browser.get("/no-such-page")
     assert missing.status_code == 404
