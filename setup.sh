@@ -12,6 +12,8 @@ usage() {
 Usage: ./setup.sh COMMAND [ARGS]
 
   run                  install, create .env if missing, migrate, serve on 127.0.0.1:$PORT
+  install              the virtual environment, pinned dependencies and static files only
+                       (what deploy/install.sh runs)
   test [PYTEST_ARGS]   install with dev tools, then ruff, mypy and the whole test suite
   configure [--defaults]
                        answer the deployment questions and write .env
@@ -71,10 +73,11 @@ install_requirements() {
   echo "$hash" > "$stamp"
 }
 
-# Debian/Ubuntu packages the tests drive for real: Nginx (the deployment kit's site) and
-# Chromium (the browser tests). Installed when missing and we may (root with apt-get);
-# otherwise their tests are skipped with the reason, or fail with REQUIRE_SERVICES=1.
-TEST_PACKAGES=(nginx chromium chromium-driver)
+# Debian/Ubuntu packages the tests drive for real: Nginx (the deployment kit's site), systemd
+# (systemd-analyze checks the kit's units) and Chromium (the browser tests). Installed when
+# missing and we may (root with apt-get); otherwise their tests are skipped with the reason,
+# or fail with REQUIRE_SERVICES=1.
+TEST_PACKAGES=(nginx systemd chromium chromium-driver)
 
 install_test_packages() {
   local missing=()
@@ -170,6 +173,8 @@ case "$command" in
   test)
     ensure_venv; install_requirements requirements-dev.txt; install_assets; install_test_packages
     run_tests "$@" ;;
+  install)
+    ensure_venv; install_requirements requirements.txt; install_assets ;;
   configure)
     ensure_venv; install_requirements requirements.txt
     step "configure"

@@ -27,6 +27,9 @@ KNOWN_BAD_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "de
 MIN_SECRET_LENGTH = 32
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+# A path that goes into Nginx and systemd files as it is: absolute, nothing to quote.
+CONFIG_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
+MAX_WEB_INSTANCES = 64
 
 
 class ConfigError(SystemExit):
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
     deploy_os: Literal["ubuntu-22.04", "ubuntu-24.04"] = "ubuntu-24.04"
     deploy_user: str = Field("beacon", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     port: int = Field(8000, ge=1, le=65535)
+    # The deployment kit runs web instances on ports PORT, PORT+1, ...; auto: one per core.
+    web_instances: int | Literal["auto"] = "auto"
+    # HTTPS in Nginx (certbot's fullchain.pem and privkey.pem); both empty: HTTP only, for
+    # the first deployment and the certificate challenge.
+    tls_certificate: str = ""
+    tls_certificate_key: str = ""
 
     # 5: OAuth providers, each on when its client id and secret are both set
     oauth_google_client_id: str = ""
@@ -166,6 +175,28 @@ class Settings(BaseSettings):
         for origin in value:
             if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
                 raise ValueError(f"{origin!r} is not an origin like https://example.com[:port]")
+        return value
+
+    @field_validator("web_instances", mode="before")
+    @classmethod
+    def _check_web_instances(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = 0
+        if not 1 <= number <= MAX_WEB_INSTANCES:
+            raise ValueError(
+                f"must be auto (one per core) or a number from 1 to {MAX_WEB_INSTANCES}"
+            )
+        return number
+
+    @field_validator("tls_certificate", "tls_certificate_key")
+    @classmethod
+    def _check_config_path(cls, value: str) -> str:
+        if value and not CONFIG_PATH.fullmatch(value):
+            raise ValueError("must be empty or an absolute path of letters, digits and . _ / -")
         return value
 
     @field_validator("database_url")

@@ -35,7 +35,14 @@ QUESTIONS = (
             ("APP_NAME", "name people see"),
         ),
     ),
-    Question("Domain", (("APP_DOMAIN", "the public host name, e.g. events.example.com"),)),
+    Question(
+        "Domain",
+        (
+            ("APP_DOMAIN", "the public host name, e.g. events.example.com"),
+            ("TLS_CERTIFICATE", "HTTPS certificate chain for Nginx; empty until certbot made one"),
+            ("TLS_CERTIFICATE_KEY", "its private key"),
+        ),
+    ),
     Question(
         "Server",
         (
@@ -43,7 +50,14 @@ QUESTIONS = (
             ("DEPLOY_USER", "system user that runs the service"),
         ),
     ),
-    Question("Port", (("PORT", "port on 127.0.0.1 that the app listens on"),)),
+    Question(
+        "Port",
+        (
+            ("PORT", "port on 127.0.0.1 that the app listens on"),
+            ("WEB_INSTANCES", "web instances on PORT, PORT+1, ... (auto: one per core)"),
+            ("TRUSTED_PROXY_HOPS", "proxies in front: 1 behind the kit's Nginx, 0 without"),
+        ),
+    ),
     Question(
         "OAuth providers (leave empty to keep a provider off)",
         (

@@ -62,6 +62,16 @@ def test_reads_env_file(tmp_path: Path) -> None:
     assert settings.brand_primary_color == "#112233"
 
 
+def test_web_instances_are_a_number_or_auto() -> None:
+    assert load_settings(env_file=None).web_instances == "auto"
+    assert load_settings(env_file=None, web_instances="4").web_instances == 4
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, web_instances="65")
+    assert caught.value.message == (
+        "WEB_INSTANCES='65': must be auto (one per core) or a number from 1 to 64"
+    )
+
+
 def test_oauth_provider_is_on_only_with_id_and_secret() -> None:
     settings = load_settings(
         env_file=None,
@@ -89,6 +99,10 @@ def test_oauth_provider_is_on_only_with_id_and_secret() -> None:
         ("ALLOWED_ORIGINS", "example.com"),
         ("TRUSTED_PROXY_HOPS", "-1"),
         ("PASSWORD_LOGIN", "maybe"),
+        ("WEB_INSTANCES", "0"),
+        ("WEB_INSTANCES", "many"),
+        ("TLS_CERTIFICATE", "certs/fullchain.pem"),
+        ("TLS_CERTIFICATE_KEY", "/etc/my key.pem"),
     ],
 )
 def test_invalid_value_names_the_setting(

@@ -61,10 +61,15 @@ def test_answers_are_validated_and_asked_again(tmp_path: Path) -> None:
         "events",  # APP_SLUG
         "Live Events",  # APP_NAME (has a space: must be quoted in .env)
         "events.example.com",  # APP_DOMAIN
+        "etc/cert.pem",  # TLS_CERTIFICATE refused: not an absolute path
+        "/etc/letsencrypt/live/events.example.com/fullchain.pem",  # TLS_CERTIFICATE
+        "/etc/letsencrypt/live/events.example.com/privkey.pem",  # TLS_CERTIFICATE_KEY
         "",  # DEPLOY_OS keeps its default
         "",  # DEPLOY_USER
         "99999",  # PORT refused
         "8100",  # PORT
+        "3",  # WEB_INSTANCES
+        "1",  # TRUSTED_PROXY_HOPS
     ]
     answers += [""] * 13  # OAuth ids, secrets and provider extras stay empty
     answers += ["", "false", "", "", "ws,poll", "sidebar", "light", "", "docs", "#ff0000", "Ev"]
@@ -72,10 +77,14 @@ def test_answers_are_validated_and_asked_again(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "'Bad Slug!' is not valid" in result.stdout
     assert "'99999' is not valid" in result.stdout
+    assert "'etc/cert.pem' is not valid" in result.stdout
     settings = load_settings(env_file=env_file)
     assert settings.app_slug == "events"
     assert settings.app_name == "Live Events"
     assert settings.port == 8100
+    assert settings.web_instances == 3
+    assert settings.trusted_proxy_hops == 1
+    assert settings.tls_certificate_key == "/etc/letsencrypt/live/events.example.com/privkey.pem"
     assert settings.require_email_verification is False
     assert settings.stream_transports == ("ws", "poll")
     assert settings.ui_layout == "sidebar"
