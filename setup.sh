@@ -17,6 +17,7 @@ Usage: ./setup.sh COMMAND [ARGS]
   test [PYTEST_ARGS]   install with dev tools, then ruff, mypy and the whole test suite
   configure [--defaults]
                        answer the deployment questions and write .env
+  bench [--quick]      the streaming benchmark against nginx+nchan (not part of test)
   lock                 re-pin requirements*.txt from pyproject.toml (needs the registry)
   --help               this text
 
@@ -179,6 +180,10 @@ case "$command" in
     ensure_venv; install_requirements requirements.txt
     step "configure"
     "$PY" -m service.configure "$@" ;;
+  bench)
+    ensure_venv; install_requirements requirements.txt
+    step "benchmark (python -m bench $*)"
+    "$PY" -m bench "$@" ;;
   lock) lock ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;
