@@ -11,7 +11,13 @@
  *                  only events with sequence number "s" >= SEQ from now on
  *   report         the window so far: events, latency percentiles, resets, own CPU use
  *   close fin|rst  close every connection at once (FIN, or RST with SO_LINGER 0)
+ *   reconnect [K]  close K connections (all by default, round robin) and open them again,
+ *                  resuming after the last event id each saw (Last-Event-ID); answers when up
  *   quit
+ *
+ * Each connection also checks the order of what it receives by the events' sequence numbers
+ * ("s", one publisher, one topic): a number seen again is a duplicate, a number skipped is a
+ * gap unless a reset arrived in between (then the server said so: not silent).
  *
  * Usage: loadgen --port P --mode sse|ws --conns N --targets FILE [--host H] [--rate R]
  * FILE has one "PATH<TAB>COOKIE" line per distinct viewer; connection i uses line i % lines.
@@ -51,6 +57,9 @@ struct conn {
     size_t hex_len;
     char *buf;          /* unparsed bytes: headers, a partial line or a partial frame */
     size_t len, cap;
+    long long last_seq; /* sequence number of the last event; -1: none yet */
+    int reset_pending;  /* a reset arrived since that event: a jump is expected */
+    long long last_id;  /* id of the last event, for Last-Event-ID; -1: none yet */
 };
 
 static enum mode mode = SSE;
@@ -63,7 +72,8 @@ static int epfd;
 
 /* The measurement window. */
 static uint32_t *histogram;
-static long long events, resets, closes, errors, bytes_in, open_conns;
+static long long events, resets, closes, errors, bytes_in, open_conns, gaps, duplicates;
+static int churn_next;
 static double max_latency_ms;
 static struct timespec window_start;
 static double window_cpu;
@@ -104,25 +114,42 @@ static void consume(struct conn *c, size_t n) {
     c->len -= n;
 }
 
-/* One event's text (an SSE data line or a WebSocket message): its latency, or a control.
-   Events carry "s" (the publisher's sequence number): those published before the window
-   (s < min_seq) are not counted in it. */
-static void on_message(const char *text, size_t n) {
+/* One event's text (an SSE data line or a WebSocket message): its order, its latency, or a
+   control message. Events carry "s" (the publisher's sequence number): those published
+   before the window (s < min_seq) are not counted in it. */
+static void on_message(struct conn *c, const char *text, size_t n) {
     const char *t = memmem(text, n, "\"t\":", 4);
-    if (t) {
-        const char *s = memmem(text, n, "\"s\":", 4);
-        if (s && strtoll(s + 4, NULL, 10) < min_seq) return;
-        double sent = strtod(t + 4, NULL);
-        double ms = (now_seconds() - sent) * 1000.0;
-        if (ms < 0) ms = 0;
-        long bucket = (long)(ms * 1000.0 / BUCKET_US);
-        if (bucket >= BUCKETS) bucket = BUCKETS - 1;
-        histogram[bucket]++;
-        if (ms > max_latency_ms) max_latency_ms = ms;
-        events++;
-    } else if (memmem(text, n, "reset", 5)) {
-        resets++;
+    if (!t) {
+        if (memmem(text, n, "\"reset\"", 7)) { /* WebSocket: {"event":"reset",...} */
+            resets++;
+            c->reset_pending = 1;
+        }
+        return;
     }
+    if (mode == WS) {
+        const char *id = memmem(text, n, "\"id\":", 5);
+        if (id) c->last_id = strtoll(id + 5, NULL, 10);
+    }
+    const char *s = memmem(text, n, "\"s\":", 4);
+    long long seq = s ? strtoll(s + 4, NULL, 10) : -1;
+    if (seq >= 0 && c->last_seq >= 0) {
+        if (seq <= c->last_seq) {
+            duplicates++;
+            return;
+        }
+        if (seq > c->last_seq + 1 && !c->reset_pending) gaps += seq - c->last_seq - 1;
+    }
+    c->reset_pending = 0;
+    if (seq > c->last_seq) c->last_seq = seq;
+    if (seq >= 0 && seq < min_seq) return;
+    double sent = strtod(t + 4, NULL);
+    double ms = (now_seconds() - sent) * 1000.0;
+    if (ms < 0) ms = 0;
+    long bucket = (long)(ms * 1000.0 / BUCKET_US);
+    if (bucket >= BUCKETS) bucket = BUCKETS - 1;
+    histogram[bucket]++;
+    if (ms > max_latency_ms) max_latency_ms = ms;
+    events++;
 }
 
 static void close_conn(struct conn *c, int counted_as_error) {
@@ -145,9 +172,14 @@ static void parse_sse(struct conn *c, const char *data, size_t n) {
         size_t line_len = nl - (c->buf + start);
         const char *line = c->buf + start;
         if (line_len >= 5 && memcmp(line, "data:", 5) == 0) {
-            on_message(line + 5, line_len - 5);
+            on_message(c, line + 5, line_len - 5);
+        } else if (line_len >= 3 && memcmp(line, "id:", 3) == 0) {
+            c->last_id = strtoll(line + 3, NULL, 10);
         } else if (line_len >= 12 && memcmp(line, "event: close", 12) == 0) {
             closes++;
+        } else if (line_len >= 12 && memcmp(line, "event: reset", 12) == 0) {
+            resets++;
+            c->reset_pending = 1;
         }
         start += line_len + 1;
     }
@@ -217,7 +249,7 @@ static void parse_ws(struct conn *c, const char *data, size_t n) {
         }
         if (avail < head + len) break;
         if (opcode == 1) {
-            on_message((const char *)f + head, len);
+            on_message(c, (const char *)f + head, len);
         } else if (opcode == 8) {
             closes++;
             close_conn(c, 0);
@@ -260,18 +292,23 @@ static void send_request(struct conn *c, int index) {
     size_t path_len = tab ? (size_t)(tab - line) : strlen(line);
     snprintf(path, sizeof path, "%.*s", (int)path_len, line);
     const char *cookie = tab ? tab + 1 : "";
+    char resume[64] = "";
     int n;
     if (mode == SSE) {
+        if (c->last_id >= 0) snprintf(resume, sizeof resume, "Last-Event-ID: %lld\r\n", c->last_id);
         n = snprintf(request, sizeof request,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
-                     "Cookie: %s\r\n\r\n",
-                     path, host, port, cookie);
+                     "Cookie: %s\r\n%s\r\n",
+                     path, host, port, cookie, resume);
     } else {
+        if (c->last_id >= 0)
+            snprintf(resume, sizeof resume, "%slast_event_id=%lld", strchr(path, '?') ? "&" : "?",
+                     c->last_id);
         n = snprintf(request, sizeof request,
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      "Sec-WebSocket-Version: 13\r\nCookie: %s\r\n\r\n",
-                     path, host, port, cookie);
+                     path, resume, host, port, cookie);
     }
     if (write(c->fd, request, n) != n) close_conn(c, 1);
 }
@@ -354,7 +391,7 @@ static double percentile(double p) {
 static void reset_window(long long from_seq) {
     min_seq = from_seq;
     memset(histogram, 0, sizeof(uint32_t) * BUCKETS);
-    events = resets = closes = errors = bytes_in = 0;
+    events = resets = closes = errors = bytes_in = gaps = duplicates = 0;
     max_latency_ms = 0;
     clock_gettime(CLOCK_MONOTONIC, &window_start);
     window_cpu = cpu_seconds();
@@ -367,9 +404,10 @@ static void report(void) {
     double cpu = cpu_seconds() - window_cpu;
     printf("{\"event\":\"report\",\"received\":%lld,\"p50_ms\":%.1f,\"p99_ms\":%.1f,"
            "\"max_ms\":%.1f,\"resets\":%lld,\"closes\":%lld,\"errors\":%lld,\"open\":%lld,"
-           "\"bytes\":%lld,\"cpu_seconds\":%.3f,\"wall_seconds\":%.3f,\"cpu_percent\":%.1f}\n",
+           "\"gaps\":%lld,\"duplicates\":%lld,\"bytes\":%lld,\"cpu_seconds\":%.3f,"
+           "\"wall_seconds\":%.3f,\"cpu_percent\":%.1f}\n",
            events, percentile(0.50), percentile(0.99), max_latency_ms, resets, closes, errors,
-           open_conns, bytes_in, cpu, wall, wall > 0 ? 100.0 * cpu / wall : 0.0);
+           open_conns, gaps, duplicates, bytes_in, cpu, wall, wall > 0 ? 100.0 * cpu / wall : 0.0);
     fflush(stdout);
 }
 
@@ -382,31 +420,41 @@ static void poll_once(int timeout_ms) {
     }
 }
 
-static void connect_all(void) {
+/* Open `count` connections starting at `first` (round robin), at --rate a second, and wait
+   until each has its response headers or failed (60 s at most). */
+static void open_range(int first, int count, const char *event) {
     double started = now_seconds();
-    int next = 0;
     long long failed = 0;
-    while (next < nconns) {
+    int done = 0;
+    while (done < count) {
         double due = (now_seconds() - started) * rate;
-        while (next < nconns && next < due + 1) {
-            if (start_connect(&conns[next]) < 0) failed++;
-            next++;
+        while (done < count && done < due + 1) {
+            if (start_connect(&conns[(first + done) % nconns]) < 0) failed++;
+            done++;
         }
         poll_once(1);
     }
-    /* Wait until every connection has its response headers (or failed), up to 60 s. */
     double deadline = now_seconds() + 60;
     for (;;) {
         int pending = 0;
-        for (int i = 0; i < nconns; i++)
-            if (conns[i].state == CONNECTING || conns[i].state == HEADERS) pending++;
+        for (int i = 0; i < count; i++) {
+            enum state state = conns[(first + i) % nconns].state;
+            if (state == CONNECTING || state == HEADERS) pending++;
+        }
         if (!pending || now_seconds() > deadline) break;
         poll_once(10);
     }
-    printf("{\"event\":\"connected\",\"open\":%lld,\"failed\":%lld,\"errors\":%lld,"
+    printf("{\"event\":\"%s\",\"open\":%lld,\"failed\":%lld,\"errors\":%lld,"
            "\"seconds\":%.2f}\n",
-           open_conns, failed, errors, now_seconds() - started);
+           event, open_conns, failed, errors, now_seconds() - started);
     fflush(stdout);
+}
+
+static void reconnect(int count) {
+    if (count <= 0 || count > nconns) count = nconns;
+    for (int i = 0; i < count; i++) close_conn(&conns[(churn_next + i) % nconns], 0);
+    open_range(churn_next, count, "reconnected");
+    churn_next = (churn_next + count) % nconns;
 }
 
 static void close_all(int reset) {
@@ -459,7 +507,11 @@ int main(int argc, char **argv) {
     conns = calloc(nconns, sizeof *conns);
     histogram = calloc(BUCKETS, sizeof(uint32_t));
     if (!conns || !histogram) die("calloc");
-    for (int i = 0; i < nconns; i++) conns[i].fd = -1, conns[i].state = IDLE;
+    for (int i = 0; i < nconns; i++) {
+        conns[i].fd = -1;
+        conns[i].state = IDLE;
+        conns[i].last_seq = conns[i].last_id = -1;
+    }
     epfd = epoll_create1(0);
     if (epfd < 0) die("epoll_create1");
     struct epoll_event in = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
@@ -479,7 +531,8 @@ int main(int argc, char **argv) {
         char *nl;
         while ((nl = strchr(command, '\n'))) {
             *nl = 0;
-            if (!strcmp(command, "connect")) connect_all();
+            if (!strcmp(command, "connect")) open_range(0, nconns, "connected");
+            else if (!strncmp(command, "reconnect", 9)) reconnect(atoi(command + 9));
             else if (!strncmp(command, "reset", 5)) {
                 reset_window(atoll(command + 5));
                 printf("{\"event\":\"reset\"}\n");
