@@ -62,10 +62,10 @@ def fetch(url: str, **kwargs: object) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextmanager
-def serve(tmp_path: Path, **settings: str) -> Iterator[Server]:
-    """hypercorn on a free loopback port with these settings (and no `.env`), until the block
-    ends; killed then if it is still running."""
-    port = free_port()
+def serve(tmp_path: Path, port: int | None = None, **settings: str) -> Iterator[Server]:
+    """hypercorn on a free loopback port (or `port`, to stand in for a server that stopped)
+    with these settings (and no `.env`), until the block ends; killed then if still running."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "DATABASE_"))}
     env.update(settings)
     log = tmp_path / f"hypercorn-{port}.log"

@@ -54,9 +54,8 @@ class Browsing:
 
     def new_page(self, base_url: str, **context_options: Any) -> Page:
         """A page in a fresh context (its own cookies and storage: a new browser profile)."""
-        context = self.browser.new_context(
-            base_url=base_url, viewport={"width": 1280, "height": 900}, **context_options
-        )
+        options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+        context = self.browser.new_context(base_url=base_url, **options)
         context.expose_function("reportCsp", lambda text: self.problems.append(f"CSP: {text}"))
         context.add_init_script(script=WATCH_CSP)
         self.contexts.append(context)
