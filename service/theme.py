@@ -33,6 +33,7 @@ class Theme:
 
 
 def page_theme(settings: Settings, user: User | None) -> Theme:
+    """The theme this request's page starts in."""
     if settings.ui_theme == "light":
         return Theme("light", "light", toggle=False)
     cookie = request.cookies.get(COOKIE, "")

@@ -52,8 +52,10 @@ def visit(browsing: Browsing, page: Page, name: str, path: str, theme: str, shot
     if name in {"dashboard", "live"}:
         wait_for_stream(page, "sse")
         page.wait_for_timeout(1500)  # a few demo events on the screen
-    if name == "admin-stream":
+    if name == "admin-stream":  # refreshing live: the demo producer's events are counted
         expect(page.locator("#stats-updated")).not_to_have_text("never")
+        consumed = page.locator("#stats-consumed")
+        expect(consumed).not_to_have_text(consumed.inner_text(), timeout=6000)
     if name not in NOT_AUDITED:
         assert contrast_problems(page) == [], (path, theme)
     assert not overflows_sideways(page), path

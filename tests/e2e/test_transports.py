@@ -7,6 +7,7 @@ import re
 import secrets
 from pathlib import Path
 
+import httpx2
 import pytest
 from playwright.sync_api import Route, expect
 
@@ -112,4 +113,31 @@ def test_after_a_restart_the_page_reconnects_and_starts_its_list_again(
             timeout=LIVE_WITHIN_MS
         )
         browsing.shot(page, "live-after-restart")
+    browsing.assert_clean()
+
+
+def test_the_live_page_keeps_at_most_its_cap_of_events(
+    browsing: Browsing, sqlite_url: str, tmp_path: Path
+) -> None:
+    with serve(tmp_path, **server_settings(sqlite_url)) as server:
+        create_user(sqlite_url, tmp_path, "ada@example.com")
+        page = browsing.new_page(server.base_url)
+        sign_in(page, "ada@example.com")
+        page.goto("/live")
+        wait_for_stream(page, "sse")
+        cap = int(page.locator("#live").get_attribute("data-max-events") or 0)
+        assert cap == 200
+        with httpx2.Client(base_url=server.base_url, timeout=10) as producer:
+            for n in range(cap + 25):
+                accepted = producer.post(
+                    "/api/v1/events",
+                    json={"topic": "orders", "type": "created", "payload": {"n": n}},
+                    headers={"Authorization": f"Bearer {PRODUCER_TOKEN}"},
+                )
+                assert accepted.status_code == 202
+        newest = page.locator("#live-events tr").first
+        expect(newest).to_contain_text(f'{{"n":{cap + 24}}}', timeout=10_000)
+        expect(page.locator("#live-events tr")).to_have_count(cap)
+        expect(page.locator("#live-count")).to_have_text(str(cap))
+        expect(page.locator("#live-events tr").last).to_contain_text('{"n":25}')
     browsing.assert_clean()
