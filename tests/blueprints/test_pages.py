@@ -408,3 +408,16 @@ async def test_too_many_requests_is_a_styled_page(running: Quart) -> None:
     assert '<p class="error-code fw-bold text-body-secondary mb-2">429</p>' in html
     assert "Wait a moment, then try again." in html
     assert markup_problems(html) == []
+
+
+async def test_preferences_go_back_only_to_this_site(running: Quart) -> None:
+    client = running.test_client()
+    await sign_in(client, "ada@example.com")
+    token = await token_from(client)
+    for path, form in (("/preferences/theme", {"theme": "dark"}), ("/preferences/welcome", {})):
+        for target, expected in (("//evil.example/x", "/"), ("/settings#preferences", None)):
+            response = await client.post(
+                path, query_string={"next": target}, form={"csrf_token": token, **form}
+            )
+            assert response.status_code == 302
+            assert response.headers["Location"] == (expected or target)
