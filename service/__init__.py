@@ -7,7 +7,7 @@ from pathlib import Path
 from quart import Quart
 
 from service.auth import register_auth
-from service.blueprints import admin, api, auth, health, main, oauth, stream
+from service.blueprints import admin, api, auth, health, live, main, oauth, preferences, stream
 from service.blueprints import settings as account_settings
 from service.blueprints.sse import register_event_stream
 from service.cli import register_commands
@@ -42,6 +42,8 @@ def create_app(config: Settings | None = None) -> Quart:
     api.init_api(app, settings)
 
     app.register_blueprint(main.bp)
+    app.register_blueprint(live.bp)
+    app.register_blueprint(preferences.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(oauth.bp)

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import click
+import httpx2
 from quart import Quart
 
 from service.config import Settings, hide_password
@@ -18,7 +19,7 @@ from service.db.types import utcnow
 from service.domain import accounts
 from service.errors import BeaconError, Unavailable
 from service.events.demo import run_demo
-from service.events.envelope import BadEvent
+from service.events.envelope import BadEvent, draft
 from service.events.producer import connect_producer
 
 
@@ -64,8 +65,19 @@ def register_event_commands(app: Quart, settings: Settings) -> None:
     @click.argument("event_type", metavar="TYPE")
     @click.argument("payload", metavar="JSON")
     @click.option("--key", default=None, help="An optional key (e.g. what the event is about).")
-    def publish(topic: str, event_type: str, payload: str, key: str | None) -> None:
-        """Publish one event to RabbitMQ: TOPIC TYPE '{"json": "object"}'."""
+    @click.option(
+        "--url",
+        default=None,
+        help="In-process broker only: the running app to post to [http://127.0.0.1:$PORT].",
+    )
+    def publish(
+        topic: str, event_type: str, payload: str, key: str | None, url: str | None
+    ) -> None:
+        """Publish one event: TOPIC TYPE '{"json": "object"}'.
+
+        With RabbitMQ it goes to the exchange directly. The in-process broker lives inside the
+        running app, so then it is posted to the app's POST /api/v1/events with PRODUCER_TOKEN.
+        """
         try:
             body = json.loads(payload)
         except ValueError as error:
@@ -73,7 +85,11 @@ def register_event_commands(app: Quart, settings: Settings) -> None:
         if not isinstance(body, dict):
             raise click.BadParameter("must be a JSON object", param_hint="JSON")
         try:
-            asyncio.run(_publish(settings, topic, event_type, body, key))
+            if settings.uses_memory_bus:
+                target = url or f"http://127.0.0.1:{settings.port}"
+                _post_to_app(settings, target, topic, event_type, body, key)
+            else:
+                asyncio.run(_publish(settings, topic, event_type, body, key))
         except (BadEvent, Unavailable) as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"published {event_type} to {topic}")
@@ -90,6 +106,45 @@ async def _publish(
 ) -> None:
     async with connect_producer(settings) as producer:
         await producer.publish(topic, event_type, payload, key=key)
+
+
+def _post_to_app(
+    settings: Settings,
+    url: str,
+    topic: str,
+    event_type: str,
+    payload: dict[str, Any],
+    key: str | None,
+) -> None:
+    """POST the event to the running app, which holds the in-process broker."""
+    token = settings.producer_token.get_secret_value()
+    if not token:
+        raise click.ClickException(
+            "BROKER_URL=memory:// keeps events inside the running app: set PRODUCER_TOKEN (the "
+            "same value the app has) so publish can post them to it, or use RabbitMQ"
+        )
+    # Checked here first, so a bad event is explained without a round trip.
+    draft(topic, event_type, payload, key=key, max_bytes=settings.event_max_bytes)
+    body = {"topic": topic, "type": event_type, "payload": payload}
+    if key is not None:
+        body["key"] = key
+    try:
+        response = httpx2.post(
+            url.rstrip("/") + "/api/v1/events",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    except httpx2.HTTPError as error:
+        raise click.ClickException(
+            f"cannot reach the app at {url} ({error}); is it running?"
+        ) from None
+    if response.status_code != 202:
+        try:
+            message = response.json()["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        raise click.ClickException(f"the app at {url} answered {response.status_code}: {message}")
 
 
 async def _demo(settings: Settings) -> None:

@@ -20,7 +20,9 @@ from sqlalchemy.exc import ArgumentError
 
 Environment = Literal["development", "production", "test"]
 Transport = Literal["sse", "ws", "poll"]
-DemoPage = Literal["dashboard", "profile", "settings", "admin", "docs", "live-stream"]
+DemoPage = Literal[
+    "dashboard", "profile", "settings", "admin", "docs", "live-stream", "pricing", "design-system"
+]
 OAUTH_PROVIDERS = ("google", "facebook", "github", "microsoft", "apple")
 # Placeholders that must never sign a production cookie.
 KNOWN_BAD_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "development"})
@@ -130,7 +132,16 @@ class Settings(BaseSettings):
     ui_layout: Literal["topnav", "sidebar", "both"] = "topnav"
     ui_theme: Literal["light", "toggle"] = "toggle"
     welcome_enabled: bool = True
-    demo_pages: CommaList = ("dashboard", "profile", "settings", "admin", "docs", "live-stream")
+    demo_pages: CommaList = (
+        "dashboard",
+        "profile",
+        "settings",
+        "admin",
+        "docs",
+        "live-stream",
+        "pricing",
+        "design-system",
+    )
     brand_primary_color: str = Field("#0d6efd", pattern=r"^#[0-9a-fA-F]{6}$")
     brand_logo_text: str = Field("Beacon", min_length=1, max_length=32)
 

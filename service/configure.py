@@ -86,7 +86,13 @@ QUESTIONS = (
     Question("Welcome page", (("WELCOME_ENABLED", "show onboarding after sign-up (true/false)"),)),
     Question(
         "Demo pages",
-        (("DEMO_PAGES", "comma list of dashboard,profile,settings,admin,docs,live-stream"),),
+        (
+            (
+                "DEMO_PAGES",
+                "comma list of dashboard,profile,settings,admin,docs,live-stream,"
+                "pricing,design-system",
+            ),
+        ),
     ),
     Question(
         "Branding",

@@ -47,6 +47,20 @@ VENDOR_PACKAGES = (
             "package/LICENSE": "bootstrap/LICENSE",
         },
     ),
+    VendorPackage(
+        name="bootstrap-icons",
+        version="1.13.2",
+        integrity="sha512-fAU1Ly3dH7hwRg+CB8EZ0Vl0fF80zgXHeUVJyfUOKzoURr+TbwISbCW5tKUoQLERaWYG2emTCybcPbD96hdD1A==",
+        files={
+            # The stylesheet finds its fonts at ./fonts/, so they keep that layout.
+            "package/font/bootstrap-icons.min.css": "bootstrap-icons/bootstrap-icons.min.css",
+            "package/font/fonts/bootstrap-icons.woff2": (
+                "bootstrap-icons/fonts/bootstrap-icons.woff2"
+            ),
+            "package/font/fonts/bootstrap-icons.woff": "bootstrap-icons/fonts/bootstrap-icons.woff",
+            "package/LICENSE": "bootstrap-icons/LICENSE",
+        },
+    ),
 )
 
 

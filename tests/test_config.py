@@ -39,6 +39,8 @@ def test_defaults_answer_the_deployer_questions() -> None:
         "admin",
         "docs",
         "live-stream",
+        "pricing",
+        "design-system",
     )
     assert settings.brand_primary_color == "#0d6efd"
     assert settings.brand_logo_text == "Beacon"

@@ -1,4 +1,5 @@
-"""Administration: users (search, paging, enable/disable, admin rights, sessions), audit log."""
+"""Administration: users (search, paging, enable/disable, admin rights, sessions), live stream
+statistics (the page reads GET /api/v1/stats), audit log."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from service.domain import admin
 from service.errors import BeaconError, NotAllowed
 from service.events.runtime import close_streams
 from service.extensions import db
+from service.pages import guard_blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+guard_blueprint(bp, "admin")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,3 +91,9 @@ async def audit() -> ResponseReturnValue:
     async with db.session() as session:
         events = await admin.recent_audit(session)
     return await render_template("admin/audit.html", events=events)
+
+
+@bp.get("/stream")
+@admin_required
+async def stream() -> ResponseReturnValue:
+    return await render_template("admin/stream.html")

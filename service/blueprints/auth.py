@@ -23,6 +23,7 @@ from quart import (
 from quart_rate_limiter import rate_limit
 
 from service.auth import current_account, current_session, lifetimes, sign_in, sign_out
+from service.blueprints.main import landing_after_sign_in
 from service.db.models import User
 from service.db.types import utcnow
 from service.domain import accounts, email_change
@@ -32,6 +33,7 @@ from service.domain.tokens import BadLink, TokenSigner
 from service.errors import BeaconError, Conflict, NotFound, TooManyAttempts
 from service.events.runtime import close_streams
 from service.extensions import current_settings, db
+from service.pages import page_enabled
 from service.ratelimit import AUTH_LIMITS, LINK_LIMITS
 from service.redirects import safe_next
 
@@ -136,7 +138,7 @@ async def register() -> ResponseReturnValue:
         return await render_template("auth/check_inbox.html", email=email)
     await start_signed_in(user, remember=False)
     await flash("Welcome! Your account is ready.", "success")
-    return redirect(url_for("main.home"))
+    return redirect(landing_after_sign_in(user, url_for("main.home")))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -168,7 +170,7 @@ async def login() -> ResponseReturnValue:
             headers["Retry-After"] = str(error.retry_after)
         return response, error.status, headers
     await start_signed_in(user, remember=remember)
-    return redirect(next_url)
+    return redirect(landing_after_sign_in(user, next_url))
 
 
 @bp.post("/logout")
@@ -234,7 +236,7 @@ async def confirm_email_change(token: str) -> ResponseReturnValue:
         ), error.status
     await flash(f"Your email address is now {user.email}.", "success")
     if await current_account() is not None:
-        return redirect(url_for("settings.index"))
+        return redirect(url_for("settings.index" if page_enabled("settings") else "main.home"))
     return redirect(url_for("auth.login"))
 
 

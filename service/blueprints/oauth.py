@@ -15,6 +15,7 @@ from quart_rate_limiter import rate_limit
 
 from service.auth import current_session, login_required
 from service.blueprints.auth import start_signed_in
+from service.blueprints.main import landing_after_sign_in
 from service.blueprints.settings import settings_page, signed_in
 from service.config import OAUTH_PROVIDERS
 from service.csrf import csrf_exempt
@@ -67,7 +68,9 @@ async def callback(provider: str) -> ResponseReturnValue:
     async with db.session() as session:
         user = await identities.sign_in_with(session, profile=profile, now=utcnow())
     await start_signed_in(user, remember=False)
-    return redirect(safe_next(transaction.get("next"), url_for("main.home")))
+    return redirect(
+        landing_after_sign_in(user, safe_next(transaction.get("next"), url_for("main.home")))
+    )
 
 
 @bp.post("/<provider>/link")

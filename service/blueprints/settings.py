@@ -1,4 +1,5 @@
-"""The signed-in user's own settings: profile, email, password, sessions, preferences, deletion."""
+"""The signed-in user's own settings: account (profile, email, deletion), security (password,
+sessions, linked accounts) and preferences (theme and welcome page, saved by preferences.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from service.errors import BeaconError, NotAllowed
 from service.events.runtime import close_streams
 from service.extensions import current_settings, db
 from service.oauth.providers import TITLES
+from service.pages import guard_blueprint
 from service.ratelimit import AUTH_LIMITS
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+guard_blueprint(bp, "settings")
 
 
 async def signed_in() -> LoginSession:
@@ -43,6 +46,7 @@ async def settings_page(error: str | None = None, status: int = 200) -> Response
         this_session=login_session.id,
         linked={identity.provider: identity for identity in linked},
         provider_titles=TITLES,
+        welcome_available=current_settings().welcome_enabled,
         error=error,
     )
     return html, status
@@ -78,16 +82,6 @@ async def update_profile() -> ResponseReturnValue:
         await profile.rename(session, user_id=me.user_id, display_name=form.get("display_name", ""))
 
     return await run(action, "Your profile is saved.")
-
-
-@bp.post("/welcome")
-@login_required
-async def update_welcome() -> ResponseReturnValue:
-    async def action(session: AsyncSession, me: LoginSession, form: MultiDict[str, str]) -> None:
-        enabled = form.get("welcome_enabled") == "on"
-        await profile.set_welcome(session, user_id=me.user_id, enabled=enabled)
-
-    return await run(action, "Your preference is saved.")
 
 
 @bp.post("/email")

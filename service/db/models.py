@@ -56,6 +56,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     welcome_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Colour mode: auto (follow the system), light or dark; see service/theme.py.
+    theme: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_hash: Mapped[str | None] = mapped_column(String(255))

@@ -12,6 +12,7 @@ from service.domain.passwords import check_password_policy, hash_password, verif
 from service.errors import InvalidInput, NotFound
 
 MAX_DISPLAY_NAME = 100
+THEMES = ("auto", "light", "dark")  # auto follows the system's preference
 
 
 async def rename(session: AsyncSession, *, user_id: int, display_name: str) -> None:
@@ -28,6 +29,14 @@ async def rename(session: AsyncSession, *, user_id: int, display_name: str) -> N
 async def set_welcome(session: AsyncSession, *, user_id: int, enabled: bool) -> None:
     user = await _user(session, user_id)
     user.welcome_enabled = enabled
+    await session.commit()
+
+
+async def set_theme(session: AsyncSession, *, user_id: int, theme: str) -> None:
+    if theme not in THEMES:
+        raise InvalidInput(f"Choose a theme: {', '.join(THEMES)}.")
+    user = await _user(session, user_id)
+    user.theme = theme
     await session.commit()
 
 

@@ -190,7 +190,8 @@ async def test_hostile_next_falls_back_home(
         form={"csrf_token": token, "email": "ada@example.com", "password": PASSWORD},
     )
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    # The default landing, never the hostile target: the welcome page (on by default).
+    assert response.headers["Location"] == "/welcome"
 
 
 async def test_same_site_next_is_honoured(client: QuartClient, settings: Settings) -> None:

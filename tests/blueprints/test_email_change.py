@@ -81,8 +81,7 @@ async def audit_actions(app: Quart) -> list[str]:
 
 def flashed(html: str) -> list[str]:
     return [
-        " ".join(text.split())
-        for text in re.findall(r'class="alert [^"]*"[^>]*>(.*?)<', html, re.S)
+        " ".join(text.split()) for text in re.findall(r'class="alert-text"[^>]*>(.*?)<', html, re.S)
     ]
 
 

@@ -285,7 +285,8 @@ async def test_hostile_next_falls_back_home(
 ) -> None:
     install(app, loopback, "google")
     done = await sign_in_with(client, "google", next_url="//evil.example/x")
-    assert done.headers["Location"] == "/"
+    # The default landing, never the hostile target: the welcome page (on by default).
+    assert done.headers["Location"] == "/welcome"
 
 
 # Matching accounts by email.
