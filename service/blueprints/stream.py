@@ -114,8 +114,12 @@ async def poll() -> ResponseReturnValue:
     patterns, types = subscription()
     after = event_id(request.args.get("after"), "after")
     runtime = events()
-    latest = runtime.hub.latest_id  # None until this worker has seen an event
-    if after is None:  # a new poller starts from now (null: ask again, nothing yet)
+    # Where "now" is: the newest event seen, else where the bus will start (null only on a
+    # RabbitMQ worker that has seen no event yet: ask again without `after`).
+    latest = runtime.hub.latest_id
+    if latest is None:
+        latest = runtime.bus.position()
+    if after is None:  # a new poller starts from now
         return jsonify(events=[], next=latest)
     frames = await backlog(runtime, after)
     if frames is None:

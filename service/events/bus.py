@@ -59,6 +59,11 @@ class Bus(Protocol):
         """Control messages published by any worker (including this one) from now on."""
         ...
 
+    def position(self) -> int | None:
+        """The id just before the next event this worker will receive, where the bus knows it
+        before any event arrived (the in-process bus does; RabbitMQ tells only with one)."""
+        ...
+
     def health(self) -> str:
         """The word "ok" when connected with every running consumer subscribed; else what is
         wrong ("connecting", "closed")."""

@@ -91,5 +91,8 @@ class MemoryBus:
         finally:
             self._control_listeners.discard(queue)
 
+    def position(self) -> int | None:
+        return self._next_id - 1
+
     def health(self) -> str:
         return "closed" if self._closed else "ok"

@@ -199,6 +199,9 @@ class RabbitBus:
             await _quietly(self._link.publisher.close())
             await _quietly(self._link.connection.close())
 
+    def position(self) -> int | None:
+        return None  # a stream offset is known only from a delivery
+
     def health(self) -> str:
         """Says "ok" when connected, every consumer subscribed; else "connecting" or "closed"."""
         if self._closed.is_set():

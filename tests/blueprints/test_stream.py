@@ -243,6 +243,19 @@ async def test_polling_starts_from_now_and_pages_forward(app: Quart) -> None:
     assert too_old["reset"] is True
 
 
+async def test_a_poller_on_an_idle_worker_misses_not_even_the_first_event(app: Quart) -> None:
+    """Before any event, "now" is where the bus will start, not null (a poller told null
+    would ask again without `after`, and lose whatever came in between)."""
+    await create_user(app)
+    client = await signed_in(app)
+    start = await (await client.get("/api/v1/events")).get_json()
+    assert start == {"events": [], "next": -1}  # the bus numbers from 0 in these tests
+    await publish(app, "ticker", n=0)
+    await settle(app, 1)
+    page = await (await client.get(f"/api/v1/events?after={start['next']}")).get_json()
+    assert [e["payload"]["n"] for e in page["events"]] == [0]
+
+
 # WebSocket
 
 
