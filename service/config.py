@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = ()
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     max_request_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
+    # How long a page or API call may take before it answers 503 (a hung database or
+    # provider must not hold the request, and the client, forever). Streams are not bound.
+    request_timeout_seconds: float = Field(20.0, gt=0, le=300)
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

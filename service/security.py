@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any
 
 from hypercorn.middleware import ProxyFixMiddleware
@@ -9,6 +13,9 @@ from quart import Quart, Response, abort, request
 from quart.json.provider import DefaultJSONProvider
 
 from service.config import Settings
+from service.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 # No inline script or style anywhere: templates load everything from /static.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -58,6 +65,33 @@ def register_security(app: Quart, settings: Settings) -> None:
         )
     app.before_request(refuse_oversized_body)
     app.after_request(add_security_headers)
+    limit_view_time(app, settings.request_timeout_seconds)
+
+
+def limit_view_time(app: Quart, seconds: float) -> None:
+    """Every HTTP view answers within `seconds`, or with 503. Called once every blueprint is
+    registered. A database or provider that stopped answering (no error, just silence: a
+    dropped connection) would otherwise hold the request, its pooled connection and the
+    client until TCP gives up, a quarter of an hour later. WebSocket handlers live as long
+    as their connection and are left alone."""
+    websocket_endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.websocket}
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint not in websocket_endpoints:
+            app.view_functions[endpoint] = within(seconds, app.ensure_async(view))
+
+
+def within(seconds: float, view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @wraps(view)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(seconds):
+                return await view(*args, **kwargs)
+        except TimeoutError:
+            log.warning("%s %s took over %g s: answered 503", request.method, request.path, seconds)
+            raise Unavailable("This took too long on our side. Please try again.") from None
+
+    timed.time_limit = seconds  # type: ignore[attr-defined]  # for the test that walks them
+    return timed
 
 
 async def refuse_oversized_body() -> None:
