@@ -18,6 +18,8 @@ Usage: ./setup.sh COMMAND [ARGS]
   configure [--defaults]
                        answer the deployment questions and write .env
   bench [--quick]      the streaming benchmark against nginx+nchan (not part of test)
+  bench-soak [--minutes M]
+                       stream for half an hour with viewers churning; are RSS, tasks, fds flat?
   lock                 re-pin requirements*.txt from pyproject.toml (needs the registry)
   --help               this text
 
@@ -184,6 +186,10 @@ case "$command" in
     ensure_venv; install_requirements requirements.txt
     step "benchmark (python -m bench $*)"
     "$PY" -m bench "$@" ;;
+  bench-soak)
+    ensure_venv; install_requirements requirements.txt
+    step "soak (python -m bench.soak $*)"
+    "$PY" -m bench.soak "$@" ;;
   lock) lock ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -23,12 +22,11 @@ from bench.beacon import Beacon, make_viewers, migrate, rabbitmq_vhost
 from bench.nchan import Nchan
 from bench.report import print_tables, summarise
 from bench.scale import scale
-from bench.system import free_port
+from bench.system import RESULTS, free_port, raise_open_file_limit
 from bench.target import Target
 from bench.workloads import Result, Subject, broadcast, idle_and_disconnect, private
 
 SERVER_CORE = 0
-RESULTS = Path(__file__).parent / "results"
 WORKLOADS = ("broadcast", "private", "idle", "scale")
 
 
@@ -47,16 +45,6 @@ def ladder(quick: bool) -> list[tuple[int, float]]:
     return [(n, r) for n in viewers for r in rates]
 
 
-def raise_open_file_limit() -> None:
-    """Tens of thousands of sockets: the servers and the load generator inherit this."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 200_000
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 @asynccontextmanager
 async def running(start: Callable[[], Awaitable[Target]]) -> AsyncIterator[Target]:
     server = await start()
@@ -71,21 +59,20 @@ async def measure_subject(
 ) -> None:
     only = set(args.only.split(","))
     seconds = args.seconds or (5.0 if args.quick else 8.0)
-    for viewers, rate in ladder(args.quick) if "broadcast" in only else []:
-        result = await broadcast([subject], viewers=viewers, rate=rate, seconds=seconds, work=work)
-        announce(result)
-        results.append(result)
-    if "private" in only:
-        viewers = 5000 if args.quick else 10_000
-        result = await private(subject, viewers=viewers, rate=200, seconds=seconds, work=work)
-        announce(result)
-        results.append(result)
-    if "idle" in only and subject.mode == "sse":
-        for result in await idle_and_disconnect(
-            subject, viewers=5000 if args.quick else 10_000, work=work
-        ):
+    many = 5000 if args.quick else 10_000
+
+    def record(*found: Result) -> None:
+        for result in found:
             announce(result)
             results.append(result)
+
+    # Idle memory first, on the fresh server: later workloads leave their high-water mark.
+    if "idle" in only and subject.mode == "sse":
+        record(*await idle_and_disconnect(subject, viewers=many, work=work))
+    for viewers, rate in ladder(args.quick) if "broadcast" in only else []:
+        record(await broadcast([subject], viewers=viewers, rate=rate, seconds=seconds, work=work))
+    if "private" in only:
+        record(await private(subject, viewers=many, rate=200, seconds=seconds, work=work))
 
 
 def announce(result: Result) -> None:

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
+RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,13 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def raise_open_file_limit() -> None:
+    """Tens of thousands of sockets: the servers and the load generator inherit this."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 200_000
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -71,6 +71,11 @@ class Viewers:
         """Open every connection; returns how many are streaming."""
         return await self._ask("connect", seconds=300)
 
+    async def reconnect(self, count: int = 0) -> dict[str, Any]:
+        """Close `count` connections (0: all) and open them again, each resuming after the
+        last event id it saw; returns how many are streaming."""
+        return await self._ask(f"reconnect {count}", seconds=300)
+
     async def reset(self, from_seq: int) -> None:
         """Start a window that counts events with sequence number >= from_seq."""
         await self._ask(f"reset {from_seq}")

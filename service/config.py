@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # A client that falls a whole buffer behind: drop its oldest events and send `reset`
     # (cut off if it still is not reading), or cut it off at once.
     stream_slow_policy: Literal["reset", "disconnect"] = "reset"
+    # Open streams one user may hold on one worker (tabs, devices): a signed-in user must not
+    # be able to spend the server's connections and memory alone.
+    stream_max_per_user: int = Field(32, ge=1, le=100_000)
 
     # 10-14: the UI
     ui_layout: Literal["topnav", "sidebar", "both"] = "topnav"

@@ -88,7 +88,9 @@ class EventStream:
                 return
             runtime, subscriber, head = await self.open(scope, headers)
         except BeaconError as error:
-            await answer(send, error.status, error.code, error.message, edge)
+            retry = getattr(error, "retry_after", None)
+            extra = [(b"retry-after", str(retry).encode())] if retry else []
+            await answer(send, error.status, error.code, error.message, [*edge, *extra])
             return
         except SQLAlchemyError as error:  # the database is down, locked or saturated
             log.warning("database unavailable on GET %s: %s", PATH, type(error).__name__)

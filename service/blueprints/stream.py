@@ -28,7 +28,7 @@ from quart import (
 
 from service.auth import current_session
 from service.db.models import LoginSession
-from service.errors import InvalidInput, Unauthenticated, Unavailable
+from service.errors import InvalidInput, TooManyAttempts, Unauthenticated, Unavailable
 from service.events.hub import Closed, Frame, Subscriber, sees
 from service.events.runtime import EventsRuntime, events
 from service.events.topics import (
@@ -166,14 +166,18 @@ async def websocket_stream() -> ResponseReturnValue | None:
     except (BadSubscription, InvalidInput) as error:
         return jsonify(error="invalid_input", message=str(error)), 422
     runtime = events()
-    subscriber = runtime.hub.subscribe(
-        user_id=login_session.user_id,
-        is_admin=login_session.user.is_admin,
-        session_id=login_session.id,
-        patterns=patterns,
-        types=types,
-        transport="ws",
-    )
+    try:
+        subscriber = runtime.hub.subscribe(
+            user_id=login_session.user_id,
+            is_admin=login_session.user.is_admin,
+            session_id=login_session.id,
+            patterns=patterns,
+            types=types,
+            transport="ws",
+        )
+    except TooManyAttempts as error:
+        retry = {"Retry-After": str(error.retry_after)}
+        return jsonify(error=error.code, message=error.message), 429, retry
     try:
         await websocket.accept()
         if last_id is not None:

@@ -20,10 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from service.errors import TooManyAttempts
 from service.events.envelope import Event
 from service.events.topics import is_wildcard, matches, may_see, scope_of
 
 SlowPolicy = Literal["reset", "disconnect"]
+STREAM_RETRY_AFTER = 10  # seconds a viewer over its stream limit is told to wait
 TARGETS_CACHE_LIMIT = 10_000
 
 
@@ -191,12 +193,16 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, *, ring_size: int, budget: int, policy: SlowPolicy) -> None:
+    def __init__(
+        self, *, ring_size: int, budget: int, policy: SlowPolicy, max_per_user: int = 32
+    ) -> None:
         self.ring: deque[Frame] = deque(maxlen=max(ring_size, 1))
         self.budget = budget
         self.policy = policy
         self.counters: Counter[str] = Counter()
         self.connections: Counter[str] = Counter()  # open connections by transport
+        self.max_per_user = max_per_user
+        self._per_user: Counter[int] = Counter()
         self.last_consumed: Frame | None = None
         self._subscribers: set[Subscriber] = set()
         self._exact: dict[str, set[Subscriber]] = {}
@@ -215,6 +221,12 @@ class Hub:
         types: frozenset[str] | None,
         transport: str,
     ) -> Subscriber:
+        """A new subscriber; TooManyAttempts if the user already holds `max_per_user`."""
+        if self._per_user[user_id] >= self.max_per_user:
+            raise TooManyAttempts(
+                f"You have {self.max_per_user} live streams open already; close one first.",
+                retry_after=STREAM_RETRY_AFTER,
+            )
         subscriber = Subscriber(
             user_id=user_id,
             is_admin=is_admin,
@@ -229,6 +241,7 @@ class Hub:
         self._subscribers.add(subscriber)
         self._index(subscriber)
         self.connections[transport] += 1
+        self._per_user[user_id] += 1
         return subscriber
 
     def resubscribe(self, subscriber: Subscriber, patterns: tuple[str, ...]) -> None:
@@ -243,6 +256,9 @@ class Hub:
         self._subscribers.discard(subscriber)
         self._unindex(subscriber)
         self.connections[subscriber.transport] -= 1
+        self._per_user[subscriber.user_id] -= 1
+        if not self._per_user[subscriber.user_id]:
+            del self._per_user[subscriber.user_id]
 
     def _index(self, subscriber: Subscriber) -> None:
         for pattern in subscriber.patterns:

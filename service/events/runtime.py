@@ -67,6 +67,7 @@ class EventsRuntime:
             ring_size=settings.stream_replay_events,
             budget=settings.stream_buffer_bytes,
             policy=settings.stream_slow_policy,
+            max_per_user=settings.stream_max_per_user,
         )
         self.consuming = False
         self.replay_slots = asyncio.Semaphore(REPLAY_CONCURRENCY)

@@ -256,6 +256,24 @@ async def test_a_poller_on_an_idle_worker_misses_not_even_the_first_event(app: Q
     assert [e["payload"]["n"] for e in page["events"]] == [0]
 
 
+async def test_a_user_holds_a_bounded_number_of_streams(app: Quart) -> None:
+    runtime(app).hub.max_per_user = 2
+    await create_user(app)
+    me = await signed_in(app)
+    async for _first in open_stream(me):
+        async for _second in open_stream(me):
+            third = await me.get("/stream/events")
+            assert third.status_code == 429
+            assert int(third.headers["Retry-After"]) > 0
+            assert "close one" in (await third.get_json())["message"]
+            with pytest.raises(WebsocketResponseError) as refused:
+                async with me.websocket("/stream/ws") as ws:
+                    await ws.receive()
+            assert refused.value.response.status_code == 429
+        async for _again in open_stream(me):  # one closed: room for another
+            assert runtime(app).hub.stats()["subscribers"] == 2
+
+
 # WebSocket
 
 

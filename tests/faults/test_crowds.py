@@ -24,6 +24,7 @@ async def live(sqlite_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
         PRODUCER_TOKEN=PRODUCER_TOKEN,
         DEMO_PRODUCER="off",
         LOG_LEVEL="WARNING",  # no access log line per viewer
+        STREAM_MAX_PER_USER="10000",  # every viewer here is the same user
     ) as server:
         live = LiveServer.signed_in(server, sqlite_url, tmp_path)
         yield live
