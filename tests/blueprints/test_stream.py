@@ -106,9 +106,10 @@ async def test_streams_need_a_session_and_say_so_in_json(client: QuartClient) ->
 async def test_the_event_stream_is_get_only_and_carries_the_edge_headers(app: Quart) -> None:
     await create_user(app)
     client = await signed_in(app)
-    refused = await client.post("/stream/events")
-    assert refused.status_code == 405
-    assert refused.headers["Allow"] == "GET"
+    for method in ("POST", "HEAD"):
+        refused = await client.open("/stream/events", method=method)
+        assert refused.status_code == 405
+        assert refused.headers["Allow"] == "GET"
     async for stream in open_stream(client):
         assert stream.buffer.startswith("retry: ")
         headers = stream.connection.headers
