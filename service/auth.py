@@ -28,7 +28,7 @@ from service.domain.sessions import (
     SessionLifetimes,
     resolve_session,
 )
-from service.errors import render_error, wants_json
+from service.errors import NotAllowed, render_error, wants_json
 from service.extensions import current_settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,14 @@ async def current_account() -> User | None:
     """The signed-in user of this request, or None."""
     login_session = await current_session()
     return login_session.user if login_session else None
+
+
+async def signed_in_session() -> LoginSession:
+    """The session of a view behind `login_required` (which has checked there is one)."""
+    login_session = await current_session()
+    if login_session is None:
+        raise NotAllowed("Sign in first.")
+    return login_session
 
 
 async def current_session() -> LoginSession | None:

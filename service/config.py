@@ -27,6 +27,10 @@ OAUTH_PROVIDERS = ("google", "facebook", "github", "microsoft", "apple")
 # Placeholders that must never sign a production cookie.
 KNOWN_BAD_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "development"})
 MIN_SECRET_LENGTH = 32
+# Settings go into mail headers, systemd units and the Nginx site, where a line break would
+# start a header or a directive of its own (an `ExecStartPre=+` runs as root): no setting may
+# hold a control character. Secrets are exempt: they are never rendered anywhere.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 # A path that goes into Nginx and systemd files as it is: absolute, nothing to quote.
@@ -236,6 +240,16 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"memory://|amqps?://\S+", value):
             raise ValueError("must be memory:// or amqp://user:pass@host/vhost")
         return value
+
+    @model_validator(mode="after")
+    def _one_line_each(self) -> Settings:
+        for name, value in self:
+            for text in value if isinstance(value, tuple) else (value,):
+                if isinstance(text, str | Path) and CONTROL_CHARACTER.search(str(text)):
+                    raise ValueError(
+                        f"{name.upper()} must not contain line breaks or other control characters"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _fail_closed_in_production(self) -> Settings:

@@ -1,9 +1,14 @@
-"""Where to send a user after a form: only ever a path on this site."""
+"""Where to send a user after a form or a sign-in: only ever a path on this site."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import unquote, urlsplit
+
+from quart import url_for
+
+from service.db.models import User
+from service.extensions import current_settings
 
 # A path: one leading slash, then printable ASCII with no backslash.
 _SAFE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
@@ -25,3 +30,13 @@ def safe_next(target: str | None, default: str) -> str:
         if parts.scheme or parts.netloc:
             return default
     return target
+
+
+def landing_after_sign_in(user: User, next_url: str) -> str:
+    """Where a fresh sign-in goes: the welcome page while it is on (for the site and for this
+    user), unless the user was on the way to a particular page."""
+    if next_url != url_for("main.home"):
+        return next_url
+    if current_settings().welcome_enabled and user.welcome_enabled:
+        return url_for("main.welcome")
+    return next_url

@@ -103,6 +103,7 @@ async def publish_event(data: PublishRequest) -> tuple[Accepted, int]:
 
 
 class StreamStats(BaseModel):
+    instance: str  # host:pid of the worker that answered (every figure is per worker)
     connections: dict[str, int]
     subscribers: int
     subscribers_per_topic: dict[str, int]

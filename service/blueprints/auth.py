@@ -23,7 +23,6 @@ from quart import (
 from quart_rate_limiter import rate_limit
 
 from service.auth import current_account, current_session, lifetimes, sign_in, sign_out
-from service.blueprints.main import landing_after_sign_in
 from service.db.models import User
 from service.db.types import utcnow
 from service.domain import accounts, email_change
@@ -35,7 +34,7 @@ from service.events.runtime import close_streams
 from service.extensions import current_settings, db
 from service.pages import page_enabled
 from service.ratelimit import AUTH_LIMITS, LINK_LIMITS
-from service.redirects import safe_next
+from service.redirects import landing_after_sign_in, safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

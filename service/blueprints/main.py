@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, ResponseReturnValue, render_template, request, url_for
+from quart import Blueprint, Response, ResponseReturnValue, render_template, request
 
-from service.auth import current_session, login_required
-from service.db.models import User
+from service.auth import login_required, signed_in_session
 from service.db.types import utcnow
 from service.domain import identities, profile
-from service.errors import NotAllowed, NotFound
+from service.errors import NotFound
 from service.extensions import current_settings, db
 from service.oauth.providers import TITLES
 from service.pages import page_required
@@ -20,16 +19,6 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 async def home() -> str:
     return await render_template("pages/home.html")
-
-
-def landing_after_sign_in(user: User, next_url: str) -> str:
-    """Where a fresh sign-in goes: the welcome page while it is on (for the site and for this
-    user), unless the user was on the way to a particular page."""
-    if next_url != url_for("main.home"):
-        return next_url
-    if current_settings().welcome_enabled and user.welcome_enabled:
-        return url_for("main.welcome")
-    return next_url
 
 
 @bp.get("/welcome")
@@ -44,9 +33,7 @@ async def welcome() -> str:
 @page_required("profile")
 @login_required
 async def profile_page() -> str:
-    login_session = await current_session()
-    if login_session is None:  # login_required ran first; this keeps the type checker honest
-        raise NotAllowed("Sign in first.")
+    login_session = await signed_in_session()
     async with db.session() as session:
         linked = await identities.identities_of(session, user_id=login_session.user_id)
         sessions = await profile.sessions_of(session, user_id=login_session.user_id, now=utcnow())

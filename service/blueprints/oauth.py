@@ -13,10 +13,9 @@ from typing import Any
 from quart import Blueprint, ResponseReturnValue, flash, redirect, request, url_for
 from quart_rate_limiter import rate_limit
 
-from service.auth import current_session, login_required
+from service.auth import current_session, login_required, signed_in_session
 from service.blueprints.auth import start_signed_in
-from service.blueprints.main import landing_after_sign_in
-from service.blueprints.settings import settings_page, signed_in
+from service.blueprints.settings import settings_page
 from service.config import OAUTH_PROVIDERS
 from service.csrf import csrf_exempt
 from service.db.types import utcnow
@@ -28,7 +27,7 @@ from service.oauth import oauth_client, oauth_clients, transactions
 from service.oauth.client import OAuthClient, OAuthFailed
 from service.oauth.profiles import ProviderProfile
 from service.ratelimit import AUTH_LIMITS, LINK_LIMITS
-from service.redirects import safe_next
+from service.redirects import landing_after_sign_in, safe_next
 
 bp = Blueprint("oauth", __name__, url_prefix="/auth/oauth")
 
@@ -78,7 +77,7 @@ async def callback(provider: str) -> ResponseReturnValue:
 @login_required
 async def link(provider: str) -> ResponseReturnValue:
     client = oauth_client(provider)
-    login_session = await signed_in()
+    login_session = await signed_in_session()
     if not signed_in_recently(login_session, now=utcnow()):
         await flash(f"To link {client.provider.title}, first confirm it is you: sign in again.")
         return redirect(url_for("auth.login", next=url_for("settings.index")))
@@ -92,7 +91,7 @@ async def link(provider: str) -> ResponseReturnValue:
 async def unlink(provider: str) -> ResponseReturnValue:
     if provider not in OAUTH_PROVIDERS:
         raise NotFound("There is no such provider.")
-    login_session = await signed_in()
+    login_session = await signed_in_session()
     try:
         async with db.session() as session:
             await identities.unlink(

@@ -20,9 +20,9 @@ from quart import (
     url_for,
 )
 
-from service.auth import current_session, login_required
+from service.auth import current_session, login_required, signed_in_session
 from service.domain import profile
-from service.errors import InvalidInput, NotAllowed, NotFound, wants_json
+from service.errors import InvalidInput, NotFound, wants_json
 from service.extensions import current_settings, db
 from service.redirects import safe_next
 from service.theme import remember_theme
@@ -54,9 +54,7 @@ async def set_theme() -> ResponseReturnValue:
 @bp.post("/welcome")
 @login_required
 async def set_welcome() -> ResponseReturnValue:
-    login_session = await current_session()
-    if login_session is None:  # login_required ran first; this keeps the type checker honest
-        raise NotAllowed("Sign in first.")
+    login_session = await signed_in_session()
     enabled = (await request.form).get("welcome_enabled") == "on"
     async with db.session() as session:
         await profile.set_welcome(session, user_id=login_session.user_id, enabled=enabled)

@@ -10,13 +10,13 @@ from quart_rate_limiter import rate_limit
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.datastructures import MultiDict
 
-from service.auth import current_session, login_required, sign_out
+from service.auth import login_required, sign_out, signed_in_session
 from service.blueprints.auth import external_url, send_mail, signer
 from service.db.models import LoginSession
 from service.db.types import utcnow
 from service.domain import email_change, identities, profile
 from service.domain.accounts import normalize_email
-from service.errors import BeaconError, NotAllowed
+from service.errors import BeaconError
 from service.events.runtime import close_streams
 from service.extensions import current_settings, db
 from service.oauth.providers import TITLES
@@ -27,15 +27,8 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 guard_blueprint(bp, "settings")
 
 
-async def signed_in() -> LoginSession:
-    login_session = await current_session()
-    if login_session is None:  # login_required ran first; this keeps the type checker honest
-        raise NotAllowed("Sign in first.")
-    return login_session
-
-
 async def settings_page(error: str | None = None, status: int = 200) -> ResponseReturnValue:
-    login_session = await signed_in()
+    login_session = await signed_in_session()
     async with db.session() as session:
         sessions = await profile.sessions_of(session, user_id=login_session.user_id, now=utcnow())
         linked = await identities.identities_of(session, user_id=login_session.user_id)
@@ -58,7 +51,7 @@ Action = Callable[[AsyncSession, LoginSession, MultiDict[str, str]], Awaitable[o
 
 async def run(action: Action, message: str) -> ResponseReturnValue:
     """Run one form's use case; on success flash and go back, on failure show why."""
-    login_session = await signed_in()
+    login_session = await signed_in_session()
     form = await request.form
     try:
         async with db.session() as session:
@@ -182,7 +175,7 @@ async def revoke_other_sessions() -> ResponseReturnValue:
 @bp.post("/delete")
 @login_required
 async def delete_account() -> ResponseReturnValue:
-    login_session = await signed_in()
+    login_session = await signed_in_session()
     form = await request.form
     try:
         async with db.session() as session:

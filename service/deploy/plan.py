@@ -200,6 +200,12 @@ def host_problems(deployment: Deployment) -> list[str]:
     problems = []
     if not SAFE_PATH.fullmatch(str(root)):
         problems.append(f"{root}: the checkout's path must be letters, digits and . _ / - only.")
+    for folder in deployment.writable_dirs:  # they go into ReadWritePaths= as they are
+        if not SAFE_PATH.fullmatch(str(folder)):
+            problems.append(
+                f"{folder}: folders the service writes (MAIL_OUTBOX_DIR, the SQLite file's) "
+                "must be letters, digits and . _ / - only."
+            )
     for hidden in HIDDEN_FROM_SERVICES:
         if root.is_relative_to(hidden):
             problems.append(

@@ -1,7 +1,8 @@
 """The deployment's files, rendered from the templates in deploy/templates/.
 
-Only validated settings and paths go in (ports, names, paths of letters, digits and . _ / -);
-secrets never do: the units read them from `.env` (EnvironmentFile=) when they start.
+Only validated settings and paths go in (no setting holds a line break or another control
+character; paths are letters, digits and . _ / -); secrets never do: the units read them
+from `.env` (EnvironmentFile=) when they start.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ LISTEN_BACKLOG = 4096
 SILENT_HEARTBEATS = 4
 MIN_STREAM_TIMEOUT = 120
 
+
+def systemd_text(value: object) -> str:
+    """Free text for a unit's Description=: systemd expands %-specifiers there."""
+    return str(value).replace("%", "%%")
+
+
 _templates = Environment(  # noqa: S701 (configuration files, not HTML: nothing to escape)
     loader=FileSystemLoader(TEMPLATES),
     undefined=StrictUndefined,
@@ -31,6 +38,7 @@ _templates = Environment(  # noqa: S701 (configuration files, not HTML: nothing 
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_templates.filters["systemd"] = systemd_text
 
 
 def render_site(deployment: Deployment) -> str:

@@ -1,9 +1,9 @@
 """Restarts and logs.
 
 hypercorn cannot reload in place, so the zero-downtime reload is a rolling restart:
-migrations first (once), then one instance at a time, each ready (/readyz) before the next
-goes, while Nginx sends requests to the others. Streams on a restarting instance end with a
-retry hint and reconnect to another one.
+migrations first (each instance's start runs them again: a no-op by then), then one instance
+at a time, each ready (/readyz) before the next goes, while Nginx sends requests to the
+others. Streams on a restarting instance end with a retry hint and reconnect to another one.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
@@ -39,6 +40,9 @@ RESTART_DELAY_MAX = 10.0
 REVALIDATE_SECONDS = 30.0
 REVALIDATE_BATCH = 500
 REPLAY_CONCURRENCY = 4  # replays from the broker at once; the others wait their turn
+# Which worker answers: statistics are per worker, and behind Nginx each request may reach
+# another one.
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 # Which of these session ids are still live: id -> the user's is_admin.
 RightsLoader = Callable[[list[str]], Awaitable[dict[str, bool]]]
@@ -101,6 +105,7 @@ class EventsRuntime:
         """The hub's counters, the broker's state, and what would grow if streams leaked:
         this process's asyncio tasks and open file descriptors."""
         return {
+            "instance": INSTANCE,
             **self.hub.stats(),
             "broker": self.bus.health(),
             "tasks": len(asyncio.all_tasks()),

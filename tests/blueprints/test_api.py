@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -144,5 +145,6 @@ async def test_stream_statistics_are_for_admins(app: Quart, client: QuartClient)
     assert stats["broker"] == "ok"
     assert stats["subscribers"] == 0
     assert stats["consumer_lag_ms"] >= 0
+    assert stats["instance"].endswith(f":{os.getpid()}")
     assert stats["tasks"] > 0
     assert stats["open_files"] > 0

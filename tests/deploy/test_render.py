@@ -10,6 +10,7 @@ import pytest
 from hypercorn.config import Config
 
 from service import PROJECT_ROOT
+from service.config import ConfigError
 from service.deploy.plan import DeployError, host_problems, plan_deployment
 from service.deploy.render import TEMPLATES, render_all, render_site, render_units
 from service.security import HSTS, SECURITY_HEADERS
@@ -204,3 +205,20 @@ def test_hypercorn_outlasts_nginxs_idle_connections(tmp_path: Path) -> None:
     upstream_idle = re.search(r"keepalive_timeout (\d+)s;", site)
     assert upstream_idle
     assert config.keep_alive_timeout > int(upstream_idle.group(1))
+
+
+def test_a_value_cannot_add_a_line_to_a_unit_or_the_site(tmp_path: Path) -> None:
+    """.env belongs to the service's user and root renders from it: a line break in a value
+    would become a directive (an `ExecStartPre=+...` runs as root)."""
+    with pytest.raises(ConfigError, match="APP_NAME"):
+        sample_settings(tmp_path, APP_NAME="Beacon\nExecStartPre=+/bin/id")
+    with pytest.raises(ConfigError, match="MAIL_OUTBOX_DIR"):
+        sample_settings(tmp_path, MAIL_OUTBOX_DIR="/srv/x\nExecStartPre=+/bin/id")
+    # A path with a space would be two paths in ReadWritePaths=.
+    odd_folder = sample_deployment(tmp_path, SMTP_HOST="", MAIL_OUTBOX_DIR="/srv/x y")
+    assert any("MAIL_OUTBOX_DIR" in problem for problem in host_problems(odd_folder))
+
+
+def test_percent_signs_in_the_name_stay_text_in_units(tmp_path: Path) -> None:
+    unit = render_units(sample_deployment(tmp_path, APP_NAME="Beacon 100%"))["beacon-web@.service"]
+    assert "Description=Beacon 100%% web instance" in unit

@@ -62,13 +62,12 @@ def test_systemd_analyze_verify_fails_on_a_broken_unit(tmp_path: Path) -> None:
     """The check above can fail: a misspelt key or a missing program is caught."""
     paths = write_units(sample_deployment(tmp_path), tmp_path / "units")
     web = tmp_path / "units" / "beacon-web@.service"
-    web.write_text(web.read_text().replace("KillMode=", "KilMode="))
-    migrate = tmp_path / "units" / "beacon-migrate.service"
-    migrate.write_text(migrate.read_text().replace("/bin/alembic", "/bin/alembik"))
+    broken = web.read_text().replace("KillMode=", "KilMode=")
+    web.write_text(broken.replace("/bin/hypercorn", "/bin/hypercorm"))
     checked = verify(paths)
     assert checked.returncode != 0
     assert "Unknown key 'KilMode'" in checked.stderr
-    assert "alembik is not executable" in checked.stderr
+    assert "hypercorm is not executable" in checked.stderr
 
 
 def test_the_sandbox_is_rated_ok(tmp_path: Path) -> None:

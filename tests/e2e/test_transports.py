@@ -79,6 +79,27 @@ def test_a_blocked_transport_hands_over_to_the_next(
     browsing.assert_clean()
 
 
+def test_a_transport_held_by_a_proxy_is_given_up_for_the_next(
+    browsing: Browsing, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A proxy that holds the event stream (no answer, no error) must not leave the page
+    connecting forever: the watchdog gives it up and the next transport takes over."""
+    with serve(tmp_path, **server_settings(sqlite_url, STREAM_HEARTBEAT_SECONDS="1")) as server:
+        create_user(sqlite_url, tmp_path, "ada@example.com")
+        page = browsing.new_page(server.base_url)
+        sign_in(page, "ada@example.com")
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:
+            held.append(route)  # and never answer it
+
+        page.route(re.compile(r".*/stream/events.*"), hold)
+        page.goto("/live")
+        wait_for_stream(page, "ws")  # within the watchdog's two heartbeats and five seconds
+        assert held
+    browsing.assert_clean()
+
+
 def test_after_a_restart_the_page_reconnects_and_starts_its_list_again(
     browsing: Browsing, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -102,7 +123,7 @@ def test_after_a_restart_the_page_reconnects_and_starts_its_list_again(
     with serve(tmp_path, port=port, **settings) as second:
         # The in-process bus numbers events afresh, so the old resume point is gone: reset.
         expect(page.locator("#live-reset")).to_be_visible(timeout=30_000)
-        expect(page.locator("#stream-status")).to_have_attribute("data-state", "open")
+        wait_for_stream(page, "sse")  # back on the preferred transport, not a fallback
         assert int(page.locator("#stream-reconnects").inner_text()) >= 1
         expect(page.locator("#live-events tr", has_text="restart")).to_have_count(0)
         publish(second, tmp_path, "orders", "created", '{"after": "comeback"}')

@@ -43,6 +43,7 @@
     var total = Object.keys(stats.connections).reduce(function (sum, key) {
       return sum + stats.connections[key];
     }, 0);
+    text("stats-instance", stats.instance); // each refresh may reach another worker
     text("stats-connections", total);
     text("stats-consumed", stats.consumed);
     text("stats-delivered", stats.delivered);

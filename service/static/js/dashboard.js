@@ -13,6 +13,7 @@
   var loads = [];
   var total = 0;
   var perTopic = {};
+  var MAX_TOPICS = 50;
   var prices = {};
 
   function text(id, value) {
@@ -77,9 +78,19 @@
     change.textContent = (up ? "▲ " : "▼ ") + Math.abs(payload.price - before).toFixed(2);
   }
 
+  /* Producers may use any number of topics (user.<id>...): keep the counts of the busiest. */
+  function forgetRareTopics() {
+    var topics = Object.keys(perTopic);
+    if (topics.length <= MAX_TOPICS) return;
+    topics.sort(function (a, b) { return perTopic[a] - perTopic[b]; })
+      .slice(0, topics.length - MAX_TOPICS)
+      .forEach(function (topic) { delete perTopic[topic]; });
+  }
+
   function showCounts(event) {
     total += 1;
     perTopic[event.topic] = (perTopic[event.topic] || 0) + 1;
+    forgetRareTopics();
     text("stat-events", String(total));
     var time = new Date(event.timestamp);
     text("stat-last", isNaN(time) ? "–" : time.toLocaleTimeString());

@@ -3,10 +3,14 @@
    new Beacon.Stream({topics, types, onEvent, onReset, onStatus}).start()
 
    - Tries the transports the deployment allows (<meta name="stream-transports">, from
-     STREAM_TRANSPORTS) in that order: Server-Sent Events, WebSocket, polling. A transport that
-     fails before it opens hands over to the next; one that worked and dropped is retried.
-   - Reconnects with exponential backoff and full jitter (a restarted server is not stormed),
-     and resumes after the last event id it saw (Last-Event-ID, last_event_id, after=).
+     STREAM_TRANSPORTS) in that order: Server-Sent Events, WebSocket, polling. When one fails
+     before anything arrived, the polling endpoint is asked: if the server answers, this
+     transport is blocked on the way (a proxy) and the next takes over; if it does not, the
+     server is away and the preferred transport is tried again once it is back. So an outage
+     never leaves a page on a fallback for good.
+   - Reconnects with exponential backoff and jitter (half the ceiling plus a random part, so a
+     restarted server is not stormed), and resumes after the last event id it saw
+     (Last-Event-ID, last_event_id, after=).
    - A `reset` (the server could not replay what was missed) goes to onReset: the page reloads
      what it shows. A silent connection (no event or heartbeat for two heartbeats) is replaced.
    - 401 (signed out), 403 and 422 (a bad filter) stop it: retrying cannot help.
@@ -19,6 +23,7 @@
   var STABLE_MS = 10000; // open this long: the next drop starts the backoff afresh
   var LABELS = { sse: "SSE", ws: "WebSocket", poll: "Polling" };
   var TRANSPORTS = window.Beacon.transports;
+  var probe = window.Beacon.probe;
   var FATAL = { 401: "signed out", 403: "not allowed", 422: "bad filter" };
 
   function meta(name) {
@@ -59,7 +64,6 @@
   };
 
   Stream.prototype.status = function (state, reason) {
-    this.state = state;
     this.onStatus({
       state: state,
       transport: this.transport(),
@@ -116,6 +120,7 @@
   Stream.prototype.connect = function () {
     var self = this;
     var openedAt = null;
+    var heard = false; // anything arrived: the transport works through this network
     var finished = false;
     var generation = this.generation;
     function current() {
@@ -133,12 +138,24 @@
         self.stop(FATAL[info.status]);
         return;
       }
-      if (openedAt === null) {
-        self.index = (self.index + 1) % self.transports.length; // hand over to the next
-      } else if (Date.now() - openedAt > STABLE_MS) {
-        self.attempt = 0;
+      if (heard) {
+        self.index = 0; // it worked, then dropped: the preferred transport first again
+        if (Date.now() - openedAt > STABLE_MS) self.attempt = 0;
+        self.schedule();
+        return;
       }
-      self.schedule();
+      // Nothing arrived: the transport, or the whole server? Ask the polling endpoint.
+      probe(self).then(function (status) {
+        if (!self.running || generation !== self.generation) return;
+        if (FATAL[status]) {
+          self.stop(FATAL[status]);
+          return;
+        }
+        // The server answers, so this transport is what fails here: the next takes over.
+        // No answer: the server is away; keep to the preferred transport for its return.
+        self.index = status === 200 ? (self.index + 1) % self.transports.length : 0;
+        self.schedule();
+      });
     }
     this.lost = closed;
     this.connection = TRANSPORTS[this.transport()](this, {
@@ -148,7 +165,11 @@
         self.status("open");
         self.touch();
       },
-      activity: function () { if (current()) self.touch(); },
+      activity: function () {
+        if (!current()) return;
+        heard = true;
+        self.touch();
+      },
       event: function (envelope) {
         if (!current()) return;
         if (self.lastId !== null && envelope.id <= self.lastId) return; // already shown
@@ -160,9 +181,10 @@
         self.lastId = null; // the old resume point is useless now
         self.onReset(reason || "reset");
       },
-      ending: function () { /* the server ends the stream (shutdown, revoked, slow) */ },
+      ending: function () { /* the server ends the stream; closed() follows */ },
       closed: closed
     });
+    this.touch(); // a connection that never opens (a proxy holding it) is given up too
   };
 
   Stream.prototype.schedule = function () {

@@ -96,7 +96,10 @@
     var url = scheme + window.location.host + "/stream/ws" +
       query({ topics: stream.topics, types: stream.types, last_event_id: stream.lastId });
     var socket = new WebSocket(url);
-    socket.onopen = function () { on.opened(); };
+    socket.onopen = function () {
+      on.opened();
+      on.activity(); // the upgrade went through: nothing between us buffers this one
+    };
     socket.onmessage = function (message) {
       on.activity();
       var data = null;
@@ -108,6 +111,8 @@
       if (isEnvelope(data)) on.event(data);
       else if (data && data.event === "reset") on.reset(data.reason);
     };
+    // Refused before the upgrade, a browser shows no HTTP status (only close code 1006):
+    // stream.js then asks the polling endpoint why.
     socket.onclose = function (close) { on.closed({ reason: close.reason }); };
     return { close: function () { socket.onclose = null; socket.close(1000); } };
   }
@@ -154,6 +159,21 @@
     };
   }
 
+  /* Is the server there, and would it let this stream in? The status of the polling endpoint,
+     which checks the same session and filters (0: no answer at all). */
+  function probe(stream) {
+    return fetch("/api/v1/events" + query({ topics: stream.topics, types: stream.types }), {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (response) {
+      return response.status;
+    }, function () {
+      return 0;
+    });
+  }
+
   window.Beacon = window.Beacon || {};
   window.Beacon.transports = { sse: openSse, ws: openWs, poll: openPoll };
+  window.Beacon.probe = probe;
 })();
