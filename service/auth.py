@@ -16,7 +16,7 @@ from quart import Quart, Response, current_app, redirect, request, session, url_
 from quart_auth import Action, AuthUser, QuartAuth, Unauthorized, current_user
 from quart_auth import login_user as quart_login_user
 from quart_auth import logout_user as quart_logout_user
-from werkzeug.http import parse_cookie
+from werkzeug.sansio.http import parse_cookie
 
 from service.config import Settings
 from service.csrf import rotate_csrf_secret
