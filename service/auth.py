@@ -179,12 +179,17 @@ def register_seen_sessions(app: Quart) -> None:
         await flush_seen_sessions(app)
 
 
+def auth_cookie_name(settings: Settings) -> str:
+    """The sign-in cookie: __Host- in production (HTTPS only, this host only, Path=/)."""
+    return "__Host-session" if settings.is_production else "session_token"
+
+
 def register_auth(app: Quart, settings: Settings) -> None:
     secure = settings.is_production
     # One QuartAuth per app: it keeps its cookie settings on itself.
     app.extensions[AUTH] = QuartAuth(
         app,
-        cookie_name="__Host-session" if secure else "session_token",
+        cookie_name=auth_cookie_name(settings),
         cookie_secure=secure,
         cookie_http_only=True,
         cookie_samesite="Lax",
