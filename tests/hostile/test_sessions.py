@@ -132,3 +132,31 @@ async def test_production_cookies_are_host_prefixed_secure_http_only_and_lax(
         assert "domain" not in attributes, cookie
         assert "SameSite=Lax" in cookie, cookie
         assert "Path=/;" in cookie + ";", cookie
+
+
+async def test_a_forged_client_address_behind_a_trusted_proxy_is_shown_as_text(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Behind one trusted proxy the client address comes from X-Forwarded-For; if that proxy
+    passed on whatever a client wrote, the address is still short text on the sessions list."""
+    app = create_app(
+        make_settings(database_url=sqlite_url, mail_outbox_dir=tmp_path, trusted_proxy_hops=1)
+    )
+    forged = {"X-Forwarded-For": '<script>alert("hostile")</script>' + "9" * 100}
+    async with app.test_app() as test_app:
+        await create_user(app, "proxied@example.com")
+        client = test_app.test_client()
+        page = await client.get("/auth/login", headers=forged)
+        signed = await client.post(
+            "/auth/login",
+            headers=forged,
+            form={
+                "csrf_token": csrf_of(await page.get_data(as_text=True)),
+                "email": "proxied@example.com",
+                "password": PASSWORD,
+            },
+        )
+        assert signed.status_code == 302
+        settings_page = await (await client.get("/settings", headers=forged)).get_data(as_text=True)
+    assert "&lt;script&gt;alert(&#34;hostile&#34;)" in settings_page
+    assert '<script>alert("hostile")' not in settings_page
