@@ -51,12 +51,18 @@ class Form:
         return {f.name: f.value for f in self.fields}
 
 
+# Fields whose value the page chooses (the user picks among them, or never sees them); the
+# value of any other field is the user's to type, and starts empty.
+CHOSEN = frozenset({"hidden", "checkbox", "radio", "select"})
+
+
 class _PageParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.forms: list[tuple[str, str, list[Field]]] = []
         self.links: list[str] = []
         self.in_form = False
+        self.select: str | None = None  # the open <select>, until its first <option>
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
@@ -65,11 +71,21 @@ class _PageParser(HTMLParser):
         elif tag == "form":
             self.in_form = True
             self.forms.append((values.get("method", "get").upper(), values.get("action", ""), []))
-        elif self.in_form and tag in {"input", "select", "textarea"} and "name" in values:
-            kind = values.get("type", "text") if tag == "input" else tag
-            if kind in {"submit", "button", "image", "reset"}:
-                return
-            self.forms[-1][2].append(Field(values["name"], kind, values.get("value", "on")))
+        elif self.in_form and tag == "option" and self.select is not None:
+            self.add(Field(self.select, "select", values.get("value", "")))
+            self.select = None
+        elif self.in_form and tag == "select" and "name" in values:
+            self.select = values["name"]
+        elif self.in_form and tag in {"input", "textarea"} and "name" in values:
+            kind = values.get("type", "text").lower() if tag == "input" else tag
+            if kind not in {"submit", "button", "image", "reset"}:
+                self.add(Field(values["name"], kind, values.get("value", "on")))
+
+    def add(self, field: Field) -> None:
+        """A field, once per name (a group of radio buttons is one field: its first choice)."""
+        fields = self.forms[-1][2]
+        if all(known.name != field.name for known in fields):
+            fields.append(field)
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
@@ -86,10 +102,7 @@ def parse_page(page: str, html: str) -> tuple[list[Form], list[str]]:
         parts = urlsplit(target)
         if parts.netloc:
             continue  # a form that leaves the site is not ours to post to
-        values = tuple(
-            Field(f.name, f.kind, "" if f.kind not in {"hidden", "checkbox"} else f.value)
-            for f in fields
-        )
+        values = tuple(Field(f.name, f.kind, f.value if f.kind in CHOSEN else "") for f in fields)
         action_path = parts.path + (f"?{parts.query}" if parts.query else "")
         forms.append(Form(page, method, action_path, values))
     links = []
