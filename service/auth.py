@@ -16,7 +16,7 @@ from quart import Quart, Response, current_app, redirect, request, session, url_
 from quart_auth import Action, AuthUser, QuartAuth, Unauthorized, current_user
 from quart_auth import login_user as quart_login_user
 from quart_auth import logout_user as quart_logout_user
-from werkzeug.http import parse_cookie
+from werkzeug.sansio.http import parse_cookie
 
 from service.config import Settings
 from service.csrf import rotate_csrf_secret
@@ -187,12 +187,17 @@ def register_seen_sessions(app: Quart) -> None:
         await flush_seen_sessions(app)
 
 
+def auth_cookie_name(settings: Settings) -> str:
+    """The sign-in cookie: __Host- in production (HTTPS only, this host only, Path=/)."""
+    return "__Host-session" if settings.is_production else "session_token"
+
+
 def register_auth(app: Quart, settings: Settings) -> None:
     secure = settings.is_production
     # One QuartAuth per app: it keeps its cookie settings on itself.
     app.extensions[AUTH] = QuartAuth(
         app,
-        cookie_name="__Host-session" if secure else "session_token",
+        cookie_name=auth_cookie_name(settings),
         cookie_secure=secure,
         cookie_http_only=True,
         cookie_samesite="Lax",

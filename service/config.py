@@ -326,6 +326,10 @@ class Settings(BaseSettings):
             "SECRET_KEY": self.secret_key.get_secret_value() or generate_secret_key(),
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
+            # The signed session holds the CSRF secret and OAuth flows. __Host- (HTTPS, no
+            # Domain, Path=/) stops a sibling subdomain from planting its own session cookie,
+            # whose CSRF token the planter would know.
+            "SESSION_COOKIE_NAME": "__Host-state" if self.is_production else "session",
             "SESSION_COOKIE_SECURE": self.is_production,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",

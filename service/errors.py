@@ -18,6 +18,7 @@ logged with the request id and answered as a plain 500.
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from quart import Quart, Response, jsonify, render_template, request
@@ -150,8 +151,17 @@ async def handle_undecodable_body(_error: UnicodeDecodeError) -> Response:
     return await render_error(400, "bad_request", "Bad request", "The body is not valid UTF-8.")
 
 
+async def handle_os_error(error: OSError) -> Response:
+    # A file name longer than the file system takes (GET /static/AAAA...) is no file here;
+    # any other operating-system error is unexpected.
+    if error.errno == errno.ENAMETOOLONG:
+        return await handle_beacon_error(NotFound("There is no such file."))
+    return await handle_unexpected(error)
+
+
 def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(UnicodeDecodeError, handle_undecodable_body)
+    app.register_error_handler(OSError, handle_os_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(BeaconError, handle_beacon_error)
     for error in (PoolTimeout, OperationalError, InterfaceError):

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from quart import url_for
 
 from service.db.models import User
 from service.extensions import current_settings
 
-# A path: one leading slash, then printable ASCII with no backslash.
+# A path as sent: one leading slash, then printable ASCII with no backslash.
 _SAFE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+# The same path decoded (once or twice, as some proxy or framework might): still no second
+# leading slash, no backslash and no control character, but spaces and other letters are
+# fine (`/admin?q=a%20b`, `/caf%C3%A9`).
+_SAFE_DECODED = re.compile(r"/(?!/)[^\\\x00-\x1f\x7f]*")
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -20,15 +24,11 @@ def safe_next(target: str | None, default: str) -> str:
     Refuses absolute and scheme-relative URLs (`//evil`, `/\\evil`, `https:`), control
     characters and whitespace, and the same tricks percent-encoded once or twice.
     """
-    if not target:
+    if not target or not _SAFE_PATH.fullmatch(target):
         return default
-    decoded = unquote(unquote(target))
-    for candidate in (target, decoded):
-        if not _SAFE_PATH.fullmatch(candidate):
-            return default
-        parts = urlsplit(candidate)
-        if parts.scheme or parts.netloc:
-            return default
+    once = unquote(target)
+    if not _SAFE_DECODED.fullmatch(once) or not _SAFE_DECODED.fullmatch(unquote(once)):
+        return default
     return target
 
 

@@ -19,6 +19,7 @@ from service.pages import guard_blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, "admin")
+MAX_PAGE_DIGITS = 9
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,12 +50,17 @@ async def actor_id() -> int:
 @admin_required
 async def users() -> ResponseReturnValue:
     search = request.args.get("q", "")
-    page = request.args.get("page", "1")
     async with db.session() as session:
         found = await admin.find_users(
-            session, search=search, page=int(page) if page.isdigit() else 1
+            session, search=search, page=page_number(request.args.get("page", ""))
         )
     return await render_template("admin/users.html", found=found, search=search)
+
+
+def page_number(raw: str) -> int:
+    """`page=`: ASCII digits, and few enough that the offset fits the database's integers;
+    anything else is the first page ("²".isdigit() is true, and int() refuses it)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= MAX_PAGE_DIGITS else 1
 
 
 @bp.post("/users/<int:user_id>/<action>")

@@ -17,15 +17,18 @@ from typing import Any, ParamSpec, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from quart import Blueprint, Quart, request
 from quart_schema import (
+    DataSource,
     OpenAPIProvider,
     QuartSchema,
     RequestSchemaValidationError,
+    document_response,
+    security_scheme,
     validate_request,
     validate_response,
 )
 from werkzeug.routing import Rule
 
-from service.auth import current_session
+from service.auth import auth_cookie_name, current_session
 from service.config import Settings
 from service.errors import InvalidInput, NotAllowed, Unauthenticated, render_error
 from service.events.envelope import BadEvent, EventType, Key, Topic, describe, draft
@@ -36,6 +39,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+V = TypeVar("V", bound=Callable[..., Any])
 
 
 class PublishRequest(BaseModel):
@@ -54,6 +58,29 @@ class Accepted(BaseModel):
     accepted: bool
     topic: str
     type: str
+
+
+class Problem(BaseModel):
+    """Every error the API answers: a code to branch on and a sentence to show."""
+
+    error: str
+    message: str
+
+
+def document_problems(*statuses: int) -> Callable[[V], V]:
+    """Declare the error answers a route gives, so clients (and the fuzzer) know them."""
+
+    def decorator(view: V) -> V:
+        for status in statuses:
+            view = document_response(Problem, status)(view)
+        return view
+
+    return decorator
+
+
+# Who may call: a producer's bearer token, or a signed-in session (its cookie).
+PRODUCER_OR_SESSION: list[dict[str, list[str]]] = [{"producerToken": []}, {"session": []}]
+SESSION: list[dict[str, list[str]]] = [{"session": []}]
 
 
 def producer_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -78,6 +105,8 @@ def producer_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[
 
 
 @bp.post("/events")
+@security_scheme(PRODUCER_OR_SESSION)
+@document_problems(400, 401, 403, 413, 422, 503)
 @producer_required
 @validate_request(PublishRequest)
 @validate_response(Accepted, 202)
@@ -119,6 +148,8 @@ class StreamStats(BaseModel):
 
 
 @bp.get("/stats")
+@security_scheme(SESSION)
+@document_problems(401, 403, 503)
 @validate_response(StreamStats)
 async def stream_stats() -> StreamStats:
     """This worker's stream statistics.
@@ -142,6 +173,13 @@ class ApiOnly(OpenAPIProvider):
     def generate_rules(self) -> Iterable[Rule]:
         return (rule for rule in super().generate_rules() if rule.rule.startswith("/api/v1/"))
 
+    def build_request_body(
+        self, model: type[Any], source: DataSource
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # A route that validates a body refuses a request without one: say so.
+        body, definitions = super().build_request_body(model, source)
+        return {**body, "required": True}, definitions
+
 
 def init_api(app: Quart, settings: Settings) -> None:
     QuartSchema(
@@ -152,7 +190,10 @@ def init_api(app: Quart, settings: Settings) -> None:
         redoc_ui_path=None,
         scalar_ui_path=None,
         info={"title": f"{settings.app_name} API", "version": "1"},
-        security_schemes={"producerToken": {"type": "http", "scheme": "bearer"}},
+        security_schemes={
+            "producerToken": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in_": "cookie", "name": auth_cookie_name(settings)},
+        },
         openapi_provider_class=ApiOnly,
     )
 

@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import json
 import re
+from typing import Any
 
+from pydantic import BaseModel, Field
 from quart import (
     Blueprint,
     ResponseReturnValue,
@@ -25,8 +27,10 @@ from quart import (
     request,
     websocket,
 )
+from quart_schema import document_querystring, document_response, security_scheme
 
 from service.auth import current_session
+from service.blueprints.api import SESSION, document_problems
 from service.db.models import LoginSession
 from service.errors import InvalidInput, TooManyAttempts, Unauthenticated, Unavailable
 from service.events.hub import Closed, Frame, Subscriber, sees
@@ -108,7 +112,27 @@ async def resume_frames(
     return [f for f in frames if subscriber.sees(f)]
 
 
+class PollQuery(BaseModel):
+    """What a poller may ask for (documented; parsed by the view, which says what is wrong)."""
+
+    after: str | None = Field(
+        None, pattern=f"^(?:{EVENT_ID.pattern})?$", description="the last id seen; empty: none"
+    )
+    topics: str | None = Field(None, description="topic patterns, comma-separated")
+    types: str | None = Field(None, description="event types, comma-separated")
+
+
+class Polled(BaseModel):
+    events: list[dict[str, Any]]
+    next: int | None
+    reset: bool | None = Field(None, description="true: the resume point is gone; reload")
+
+
 @bp.get("/api/v1/events")
+@security_scheme(SESSION)
+@document_querystring(PollQuery)
+@document_response(Polled)
+@document_problems(401, 422, 503)
 async def poll() -> ResponseReturnValue:
     login_session = await viewer()
     patterns, types = subscription()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import queries
 from service.db.models import User
+from service.domain.names import MAX_DISPLAY_NAME, clean_display_name
 from service.domain.passwords import (
     check_password_policy,
     hash_password,
@@ -63,7 +64,8 @@ async def register(
         user = await queries.insert_user(
             session,
             email=email,
-            display_name=display_name.strip()[:100] or email.split("@", 1)[0],
+            display_name=clean_display_name(display_name)[:MAX_DISPLAY_NAME]
+            or email.split("@", 1)[0],
             password_hash=await hash_password(password),
             created_at=now,
             email_verified_at=now if verified else None,

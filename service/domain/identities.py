@@ -20,10 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db import queries
 from service.db.models import OAuthIdentity, User
 from service.domain.accounts import normalize_email
+from service.domain.names import MAX_DISPLAY_NAME, clean_display_name
 from service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from service.oauth.profiles import ProviderProfile
-
-DISPLAY_NAME_LENGTH = 100
 
 
 async def sign_in_with(session: AsyncSession, *, profile: ProviderProfile, now: datetime) -> User:
@@ -143,7 +142,7 @@ async def _matched_by_email(
 
 async def _new_user(session: AsyncSession, profile: ProviderProfile, now: datetime) -> User:
     email = verified_address(profile)  # free: _matched_by_email found no account with it
-    name = " ".join(profile.display_name.split())[:DISPLAY_NAME_LENGTH]
+    name = clean_display_name(profile.display_name)[:MAX_DISPLAY_NAME]
     user = await queries.insert_user(
         session,
         email=email,

@@ -8,15 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import queries
 from service.db.models import LoginSession, User
+from service.domain.names import MAX_DISPLAY_NAME, clean_display_name
 from service.domain.passwords import check_password_policy, hash_password, verify_password
 from service.errors import InvalidInput, NotFound
 
-MAX_DISPLAY_NAME = 100
 THEMES = ("auto", "light", "dark")  # auto follows the system's preference
 
 
 async def rename(session: AsyncSession, *, user_id: int, display_name: str) -> None:
-    name = " ".join(display_name.split())
+    name = clean_display_name(display_name)
     if not name:
         raise InvalidInput("Enter a display name.")
     if len(name) > MAX_DISPLAY_NAME:

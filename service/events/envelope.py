@@ -43,7 +43,10 @@ class Published(BaseModel):
             return None
         if value.tzinfo is None:
             raise ValueError("must carry a time zone (ISO 8601 with Z or +00:00)")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC instant
+            raise ValueError("is out of range") from None
 
 
 class Event(BaseModel):
@@ -105,13 +108,27 @@ def draft(
         )
     except ValidationError as error:
         raise BadEvent(describe(error)) from None
-    try:
-        size = len(result.body())
-    except ValueError:  # e.g. a lone surrogate ("\ud800"): JSON-able in Python, not in UTF-8
-        raise BadEvent("payload: contains text that is not valid Unicode") from None
+    check_strict_json(result.message.payload)
+    size = len(result.body())
     if size > max_bytes:
         raise BadEvent(f"event is {size} bytes; the limit is {max_bytes} (EVENT_MAX_BYTES)")
     return result
+
+
+def check_strict_json(payload: dict[str, Any]) -> None:
+    """BadEvent unless the payload is JSON as browsers parse it.
+
+    Python's json writes NaN and Infinity (JSON.parse refuses them), and text with a lone
+    surrogate ("\ud800", in a key or a value) has no UTF-8 form: pydantic would turn a key's
+    into U+FFFD while the in-process bus hands the payload on as it is, and the hub, encoding
+    it for every client, would fail on it.
+    """
+    try:
+        json.dumps(payload, allow_nan=False, ensure_ascii=False).encode()
+    except UnicodeError:
+        raise BadEvent("payload: contains text that is not valid Unicode") from None
+    except ValueError:
+        raise BadEvent("payload: numbers must be finite (no NaN or Infinity)") from None
 
 
 def received(
@@ -122,6 +139,7 @@ def received(
         raise BadEvent(f"{len(body)} bytes; the limit is {max_bytes}")
     try:
         message = Published.model_validate_json(body)
+        check_strict_json(message.payload)  # raw AMQP producers may send NaN or 1e999
         return Event(
             id=offset,
             topic=topic,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-PATTERN_SEGMENT = re.compile(r"^([a-z0-9_-]+|\*|#)$")
+PATTERN_SEGMENT = re.compile(r"[a-z0-9_-]+|\*|#")  # whole segments: fullmatch
 MAX_PATTERNS = 20
 EVERYTHING = ("#",)
 
@@ -31,7 +31,7 @@ def parse_patterns(raw: str | None) -> tuple[str, ...]:
     if len(patterns) > MAX_PATTERNS:
         raise BadSubscription(f"ask for at most {MAX_PATTERNS} topic patterns")
     for pattern in patterns:
-        if len(pattern) > 200 or not all(PATTERN_SEGMENT.match(s) for s in pattern.split(".")):
+        if len(pattern) > 200 or not all(PATTERN_SEGMENT.fullmatch(s) for s in pattern.split(".")):
             raise BadSubscription(
                 f"{pattern[:60]!r} is not a topic pattern (dotted lower-case names, * or #)"
             )
