@@ -111,9 +111,15 @@ async def publish_at_rate(
     seconds: float,
     sequence: Sequence,
     topic_of: Callable[[int], str],
+    in_order: bool = False,
 ) -> int:
-    """Publish `rate` events a second for `seconds`, each at its own time whatever the server
-    does with the ones before (each is a task of its own); returns how many were published."""
+    """Publish `rate` events a second for `seconds`; returns how many were published.
+
+    Each event is a task of its own, sent at its time whatever the server does with the ones
+    before, so a slow server cannot slow the load down; the server may then number two close
+    events the other way round. With `in_order`, each waits for the one before: sequence
+    numbers and event ids then agree, which the load generator's order check needs.
+    """
     count = max(1, round(rate * seconds))
     started = time.monotonic()
     async with asyncio.TaskGroup() as publishing:
@@ -122,5 +128,8 @@ async def publish_at_rate(
             if delay > 0:
                 await asyncio.sleep(delay)
             seq = sequence.take()
-            publishing.create_task(publish(topic_of(seq), payload(seq)))
+            if in_order:
+                await publish(topic_of(seq), payload(seq))
+            else:
+                publishing.create_task(publish(topic_of(seq), payload(seq)))
     return count

@@ -70,6 +70,7 @@ async def soak(minutes: float, viewers: int, rate: float) -> dict[str, Any]:
                 seconds=minutes * 60,
                 sequence=Sequence(),
                 topic_of=lambda _seq: TOPIC,
+                in_order=True,  # so the viewers' order check counts only the server's faults
             )
         )
         next_churn = started + 60

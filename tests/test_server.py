@@ -139,4 +139,4 @@ def test_the_serving_process_tunes_its_garbage_collector(tmp_path: Path) -> None
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["(50000,", "20,", "100)", "True"]
+    assert result.stdout.split() == ["(50000,", "20,", "10)", "True"]
