@@ -16,8 +16,10 @@
  *   quit
  *
  * Each connection also checks the order of what it receives by the events' sequence numbers
- * ("s", one publisher, one topic): a number seen again is a duplicate, a number skipped is a
- * gap unless a reset arrived in between (then the server said so: not silent).
+ * ("s", one publisher, one topic): a number skipped is a gap unless a reset arrived in between
+ * (then the server said so: not silent). A number seen again is a duplicate when its event id
+ * was seen too (the server delivered one event twice), and a repeat when it came under a new
+ * id (the producer published it twice, say retrying a publish whose answer it lost).
  *
  * Usage: loadgen --port P --mode sse|ws --conns N --targets FILE [--host H] [--rate R]
  * FILE has one "PATH<TAB>COOKIE" line per distinct viewer; connection i uses line i % lines.
@@ -60,6 +62,7 @@ struct conn {
     long long last_seq; /* sequence number of the last event; -1: none yet */
     int reset_pending;  /* a reset arrived since that event: a jump is expected */
     long long last_id;  /* id of the last event, for Last-Event-ID; -1: none yet */
+    long long seen_id;  /* id of the last event checked in order; -1: none yet */
 };
 
 static enum mode mode = SSE;
@@ -72,7 +75,7 @@ static int epfd;
 
 /* The measurement window. */
 static uint32_t *histogram;
-static long long events, resets, closes, errors, bytes_in, open_conns, gaps, duplicates;
+static long long events, resets, closes, errors, bytes_in, open_conns, gaps, duplicates, repeats;
 static int churn_next;
 static double max_latency_ms;
 static struct timespec window_start;
@@ -130,11 +133,15 @@ static void on_message(struct conn *c, const char *text, size_t n) {
         const char *id = memmem(text, n, "\"id\":", 5);
         if (id) c->last_id = strtoll(id + 5, NULL, 10);
     }
+    /* SSE: the frame's "id:" line came before its data */
+    long long id = c->last_id, seen = c->seen_id;
+    c->seen_id = id;
     const char *s = memmem(text, n, "\"s\":", 4);
     long long seq = s ? strtoll(s + 4, NULL, 10) : -1;
     if (seq >= 0 && c->last_seq >= 0) {
         if (seq <= c->last_seq) {
-            duplicates++;
+            if (id > seen) repeats++;
+            else duplicates++;
             return;
         }
         if (seq > c->last_seq + 1 && !c->reset_pending) gaps += seq - c->last_seq - 1;
@@ -391,7 +398,7 @@ static double percentile(double p) {
 static void reset_window(long long from_seq) {
     min_seq = from_seq;
     memset(histogram, 0, sizeof(uint32_t) * BUCKETS);
-    events = resets = closes = errors = bytes_in = gaps = duplicates = 0;
+    events = resets = closes = errors = bytes_in = gaps = duplicates = repeats = 0;
     max_latency_ms = 0;
     clock_gettime(CLOCK_MONOTONIC, &window_start);
     window_cpu = cpu_seconds();
@@ -404,10 +411,11 @@ static void report(void) {
     double cpu = cpu_seconds() - window_cpu;
     printf("{\"event\":\"report\",\"received\":%lld,\"p50_ms\":%.1f,\"p99_ms\":%.1f,"
            "\"max_ms\":%.1f,\"resets\":%lld,\"closes\":%lld,\"errors\":%lld,\"open\":%lld,"
-           "\"gaps\":%lld,\"duplicates\":%lld,\"bytes\":%lld,\"cpu_seconds\":%.3f,"
+           "\"gaps\":%lld,\"duplicates\":%lld,\"repeats\":%lld,\"bytes\":%lld,"
+           "\"cpu_seconds\":%.3f,"
            "\"wall_seconds\":%.3f,\"cpu_percent\":%.1f}\n",
            events, percentile(0.50), percentile(0.99), max_latency_ms, resets, closes, errors,
-           open_conns, gaps, duplicates, bytes_in, cpu, wall, wall > 0 ? 100.0 * cpu / wall : 0.0);
+           open_conns, gaps, duplicates, repeats, bytes_in, cpu, wall, wall > 0 ? 100.0 * cpu / wall : 0.0);
     fflush(stdout);
 }
 
@@ -510,7 +518,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nconns; i++) {
         conns[i].fd = -1;
         conns[i].state = IDLE;
-        conns[i].last_seq = conns[i].last_id = -1;
+        conns[i].last_seq = conns[i].last_id = conns[i].seen_id = -1;
     }
     epfd = epoll_create1(0);
     if (epfd < 0) die("epoll_create1");

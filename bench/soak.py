@@ -104,7 +104,7 @@ async def soak(minutes: float, viewers: int, rate: float) -> dict[str, Any]:
         "viewers": viewers,
         "rate": rate,
         "slopes_per_minute_second_half": slopes,
-        "delivery": {k: report[k] for k in ("received", "gaps", "duplicates", "resets")},
+        "delivery": {k: report[k] for k in ("received", "gaps", "duplicates", "repeats", "resets")},
         "samples": samples,
     }
 

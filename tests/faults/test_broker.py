@@ -117,7 +117,9 @@ async def test_a_broker_restart_under_400_viewers_loses_nothing_silently(
             await crowd.stop()
     for name, report in reports.items():
         assert report["gaps"] == 0, (name, report)  # nothing skipped without a reset
-        assert report["duplicates"] == 0, (name, report)
+        assert report["duplicates"] == 0, (name, report)  # no event delivered twice
+        # A number again under a new id is the producer's retry, which the broker had kept.
+        assert report["repeats"] <= 200 * live.retried, (name, report, live.retried)
         assert report["received"] == 200 * expected or report["resets"] > 0, (name, report)
     assert status(server, "/healthz") == 200
     assert consumers_of_the_stream(vhost) == 1  # one consumer for the worker, not two
