@@ -74,6 +74,10 @@ def sees(
     )
 
 
+# Subscribers are spread over this many heartbeat groups, beaten in turn (Hub.beat).
+BEAT_GROUPS = 8
+
+
 @dataclass(slots=True)
 class Pending:
     """What a connection's writer sends next."""
@@ -111,6 +115,7 @@ class Subscriber:
     _dropped_bytes: int = 0  # since the writer last read: a whole budget more means `slow`
     sent_id: int = -1  # frames at or below this id were sent (by the backlog) already
     active: bool = False  # the writer sent something since the hub's last beat
+    beat_group: int = 0  # which of the hub's beat groups this subscriber is in
     closed: str | None = None
 
     def may_see(self, scope: tuple[str, int | None]) -> bool:
@@ -205,6 +210,7 @@ class Hub:
         self._per_user: Counter[int] = Counter()
         self.last_consumed: Frame | None = None
         self._subscribers: set[Subscriber] = set()
+        self._subscribed = 0  # subscribers so far: numbers them into beat groups
         self._exact: dict[str, set[Subscriber]] = {}
         self._wildcard: set[Subscriber] = set()
         self._targets_cache: dict[str, tuple[Subscriber, ...]] = {}
@@ -237,7 +243,9 @@ class Hub:
             budget=self.budget,
             policy=self.policy,
             hub=self,
+            beat_group=self._subscribed % BEAT_GROUPS,
         )
+        self._subscribed += 1
         self._subscribers.add(subscriber)
         self._index(subscriber)
         self.connections[transport] += 1
@@ -305,13 +313,18 @@ class Hub:
             targets = self._targets_cache[topic] = tuple(found)
         return targets
 
-    def beat(self) -> None:
-        """Heartbeats: every subscriber that sent nothing since the last beat sends one now.
+    def beat(self, group: int | None = None) -> None:
+        """Heartbeats: every subscriber (of beat `group`, or all) that sent nothing since its
+        group's last beat sends one now.
 
-        Called every `heartbeat / 2` seconds (by the runtime), so an idle stream hears from
-        the server at least every `heartbeat` seconds, and a busy one never needs to.
+        The runtime beats one group at a time, each every `heartbeat / 2` seconds, so an idle
+        stream hears from the server at least every `heartbeat` seconds, a busy one never
+        needs to, and 10,000 idle streams are not woken in one burst (their writes would
+        hold up events behind them for a few hundred milliseconds).
         """
         for subscriber in self._subscribers:
+            if group is not None and subscriber.beat_group != group:
+                continue
             if subscriber.active:
                 subscriber.active = False
             else:

@@ -8,6 +8,7 @@ second task applies control messages (revocations). On shutdown every stream is 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -26,7 +27,7 @@ from service.db.types import utcnow
 from service.errors import Unavailable
 from service.events.bus import Bus, Control
 from service.events.demo import run_demo
-from service.events.hub import Hub
+from service.events.hub import BEAT_GROUPS, Hub
 from service.events.memory import MemoryBus
 from service.events.producer import Producer
 from service.extensions import add_readiness_check
@@ -147,9 +148,11 @@ class EventsRuntime:
         return closed
 
     async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.stream_heartbeat_seconds / 2)
-            self.hub.beat()
+        """Each beat group in turn, so that every group is beaten every heartbeat / 2."""
+        pause = self.settings.stream_heartbeat_seconds / 2 / BEAT_GROUPS
+        for group in itertools.cycle(range(BEAT_GROUPS)):
+            await asyncio.sleep(pause)
+            self.hub.beat(group)
 
     async def _sweep(self) -> None:
         while True:

@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 import pytest
 
 from service.events.envelope import Event, draft
-from service.events.hub import TARGETS_CACHE_LIMIT, Closed, Hub, SlowPolicy, Subscriber
+from service.events.hub import (
+    BEAT_GROUPS,
+    TARGETS_CACHE_LIMIT,
+    Closed,
+    Hub,
+    SlowPolicy,
+    Subscriber,
+)
 from service.events.memory import MemoryBus
 from service.events.topics import BadSubscription, matches, parse_patterns
 
@@ -139,6 +146,18 @@ async def test_only_subscribers_idle_since_the_last_beat_get_a_heartbeat() -> No
     hub.beat()  # ... but now the busy one went quiet too
     assert await idle.next() is None
     assert await busy.next() is None
+
+
+async def test_heartbeats_go_to_one_beat_group_at_a_time() -> None:
+    hub = Hub(ring_size=10, budget=1 << 20, policy="reset")
+    subscribers = [subscribe(hub, ("a",), user_id=n) for n in range(2 * BEAT_GROUPS)]
+    hub.beat(group=3)
+    due = [s for s in subscribers if s._beat]
+    assert [s.beat_group for s in due] == [3, 3]  # two of each group: group 3 only
+    for group in range(BEAT_GROUPS):  # a whole round reaches everyone once
+        if group != 3:
+            hub.beat(group=group)
+    assert all(s._beat for s in subscribers)
 
 
 async def test_a_waiting_writer_wakes_for_a_frame_not_before() -> None:
