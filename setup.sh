@@ -28,7 +28,8 @@ with REQUIRE_SERVICES=1 a missing service fails the run instead of skipping its 
 USAGE
 }
 
-step() { STEP="$1"; echo "==> $1"; }
+# Each step says how far into the run it starts, so a slow step is easy to find.
+step() { STEP="$1"; echo "==> $1  [${SECONDS}s]"; }
 fail() { echo "setup.sh: step '$STEP' failed${1:+: $1}" >&2; exit 1; }
 trap 'fail' ERR
 
@@ -141,8 +142,17 @@ run_tests() {
   "$VENV/bin/ruff" format --check .
   step "mypy (strict) on service/"
   "$VENV/bin/mypy" service
-  step "pytest"
-  "$VENV/bin/pytest" "$@"
+  if [ $# -gt 0 ]; then
+    step "pytest $*"
+    "$VENV/bin/pytest" "$@"
+    return
+  fi
+  # Tests that share nothing run on every core; the `serial` ones (tests/conftest.py) follow,
+  # one at a time, so a broker restart or a crowd of 5,000 streams disturbs no other test.
+  step "pytest, in parallel"
+  "$VENV/bin/pytest" -n auto -m "not slow and not serial"
+  step "pytest, one at a time"
+  "$VENV/bin/pytest" -m "not slow and serial"
 }
 
 lock() {

@@ -17,6 +17,28 @@ from service import PROJECT_ROOT, create_app
 from service.config import Settings, load_settings
 from tests.services import scratch_mysql_database, service_url
 
+# Tests that must not run beside others: they restart RabbitMQ, serve thousands of streams,
+# drive Chromium or measure time. `./setup.sh test` runs the rest on every core first, then
+# these one at a time (marked `serial` here, by path under tests/).
+SERIAL = (
+    "faults/",
+    "e2e/",
+    "events/",
+    "deploy/",
+    "test_server.py",
+    "test_cli.py",
+    "blueprints/test_login_timing.py",
+    "blueprints/test_health.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        if item.path.relative_to(tests).as_posix().startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
+
 
 def alembic_config(url: str) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))

@@ -49,9 +49,12 @@ def choose_theme(page: Page, theme: str) -> None:
 def visit(browsing: Browsing, page: Page, name: str, path: str, theme: str, shot: str) -> None:
     page.goto(path)
     expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
-    if name in {"dashboard", "live"}:
+    if name == "dashboard":  # demo events on the screen
         wait_for_stream(page, "sse")
-        page.wait_for_timeout(1500)  # a few demo events on the screen
+        expect(page.locator("#stat-events")).not_to_have_text("0")
+    if name == "live":
+        wait_for_stream(page, "sse")
+        expect(page.locator("#live-events tr:not(#live-empty)").first).to_be_visible()
     if name == "admin-stream":  # refreshing live: the demo producer's events are counted
         expect(page.locator("#stats-updated")).not_to_have_text("never")
         consumed = page.locator("#stats-consumed")
@@ -70,8 +73,9 @@ def signed_in_admin(browsing: Browsing, server: Server, sqlite_url: str, tmp_pat
 
 
 def readme_screenshots(browsing: Browsing, page: Page) -> None:
-    """The live page and the dashboard as README shows them (copied to docs/screenshots/
-    when UPDATE_SCREENSHOTS=1), with some demo data on them."""
+    """The live page and the dashboard as README shows them, with some demo data on them,
+    copied to docs/screenshots/ (UPDATE_SCREENSHOTS=1 only: it takes a quarter minute of
+    demo samples)."""
     choose_theme(page, "light")
     for name, path in (("dashboard", "/dashboard"), ("live", "/live")):
         page.goto(path)
@@ -81,9 +85,8 @@ def readme_screenshots(browsing: Browsing, page: Page) -> None:
         else:
             page.wait_for_timeout(3000)
         shot = browsing.shot(page, f"readme-{name}", full_page=False)
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-            README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(shot, README_SCREENSHOTS / f"{name}.png")
+        README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, README_SCREENSHOTS / f"{name}.png")
 
 
 @pytest.mark.parametrize("layout", ["topnav", "sidebar", "both"])
@@ -97,7 +100,7 @@ def test_every_page_in_both_themes(
             choose_theme(page, theme)
             for name, path in PAGES:
                 visit(browsing, page, name, path, theme, f"{layout}-{theme}-{name}")
-        if layout == "topnav":
+        if layout == "topnav" and os.environ.get("UPDATE_SCREENSHOTS") == "1":
             readme_screenshots(browsing, page)
         visitor = browsing.new_page(server.base_url)
         for name, path in SIGNED_OUT:
