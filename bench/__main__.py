@@ -1,6 +1,6 @@
 """`python -m bench`: run the streaming benchmark and print the same-run comparison with nchan.
 
-./setup.sh bench                    the whole benchmark (about half an hour)
+./setup.sh bench                    the whole benchmark (about 45 minutes)
 ./setup.sh bench --quick            a smaller ladder, for a first look (a few minutes)
 ./setup.sh bench --only broadcast   some workloads: broadcast, private, idle, scale
 """

@@ -23,8 +23,10 @@ from tests.services import scratch_mysql_database, service_url
 SERIAL = (
     "faults/",
     "e2e/",
-    "events/",
-    "deploy/",
+    "events/test_rabbitmq.py",
+    "events/test_app_on_rabbitmq.py",
+    "deploy/test_edge.py",
+    "deploy/test_rollout.py",
     "test_server.py",
     "test_cli.py",
     "blueprints/test_login_timing.py",
