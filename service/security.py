@@ -9,8 +9,9 @@ from functools import wraps
 from typing import Any
 
 from hypercorn.middleware import ProxyFixMiddleware
-from quart import Quart, Response, abort, request
+from quart import Quart, Response, abort, request, websocket
 from quart.json.provider import DefaultJSONProvider
+from quart.typing import ResponseTypes
 
 from service.config import Settings
 from service.errors import Unavailable
@@ -65,6 +66,7 @@ def register_security(app: Quart, settings: Settings) -> None:
         )
     app.before_request(refuse_oversized_body)
     app.after_request(add_security_headers)
+    app.after_websocket(add_security_headers_to_refusals)
     limit_view_time(app, settings.request_timeout_seconds)
 
 
@@ -117,8 +119,22 @@ def security_headers(scheme: str) -> tuple[tuple[bytes, bytes], ...]:
 
 
 async def add_security_headers(response: Response) -> Response:
+    secure(response, https=request.scheme == "https")
+    return response
+
+
+async def add_security_headers_to_refusals(
+    response: ResponseTypes | None,
+) -> ResponseTypes | None:
+    """A WebSocket refused before the upgrade (401, 403, 422, 429) is a plain HTTP answer
+    and gets the same headers; an accepted one ends with no response (None)."""
+    if response is not None:
+        secure(response, https=websocket.scheme in {"wss", "https"})
+    return response
+
+
+def secure(response: ResponseTypes, *, https: bool) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.scheme == "https":
+    if https:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
-    return response

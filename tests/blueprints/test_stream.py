@@ -291,6 +291,9 @@ async def test_websocket_refuses_foreign_origins_and_strangers_before_upgrading(
         async with me.websocket("/stream/ws", headers={"Origin": "https://evil.example"}) as ws:
             await ws.receive()
     assert hijack.value.response.status_code == 403
+    for refusal in (stranger, hijack):  # plain HTTP answers, with the edge's headers
+        assert refusal.value.response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in refusal.value.response.headers["Content-Security-Policy"]
 
 
 async def test_websocket_receives_resumes_and_changes_subscriptions(app: Quart) -> None:
