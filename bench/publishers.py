@@ -118,7 +118,8 @@ async def publish_at_rate(
     Each event is a task of its own, sent at its time whatever the server does with the ones
     before, so a slow server cannot slow the load down; the server may then number two close
     events the other way round. With `in_order`, each waits for the one before: sequence
-    numbers and event ids then agree, which the load generator's order check needs.
+    numbers and event ids then agree, which the load generator's order check needs, and
+    a server slower than `rate` gets fewer events (publishing stops after `seconds`).
     """
     count = max(1, round(rate * seconds))
     started = time.monotonic()
@@ -127,6 +128,8 @@ async def publish_at_rate(
             delay = started + n / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if in_order and time.monotonic() - started > seconds:
+                return n  # behind schedule: stop on time rather than run over
             seq = sequence.take()
             if in_order:
                 await publish(topic_of(seq), payload(seq))
