@@ -89,7 +89,12 @@ def readme_screenshots(browsing: Browsing, page: Page) -> None:
         shutil.copyfile(shot, README_SCREENSHOTS / f"{name}.png")
 
 
-@pytest.mark.parametrize("layout", ["topnav", "sidebar", "both"])
+# "both" is the other two together (same pages, scripts and styles): its tour is half a
+# minute of CI, so it runs with the slow cases; its phone test and the server-side checks of
+# every page in every layout always run.
+@pytest.mark.parametrize(
+    "layout", ["topnav", "sidebar", pytest.param("both", marks=pytest.mark.slow)]
+)
 def test_every_page_in_both_themes(
     browsing: Browsing, sqlite_url: str, tmp_path: Path, layout: str
 ) -> None:
